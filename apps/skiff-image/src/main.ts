@@ -1,0 +1,2 @@
+declare const SKIFF_VERSION: string;
+console.log(`skiff-image version ${SKIFF_VERSION}`);
