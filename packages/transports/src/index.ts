@@ -1,0 +1,39 @@
+import { registerBuiltinTransports } from './builtin.js';
+
+registerBuiltinTransports();
+
+export {
+  dirTransport,
+  dockerArchiveTransport,
+  dockerTransportPlaceholder,
+  ociArchiveTransport,
+  ociTransport,
+} from './builtin.js';
+export {
+  type CopyEvent,
+  type CopyOptions,
+  type CopyResult,
+  copyImage,
+  type MultiArchMode,
+} from './copy.js';
+export { DirDestination, DirSource } from './dir.js';
+export { DockerArchiveDestination, DockerArchiveSource } from './docker-archive.js';
+export {
+  getTransport,
+  type ImageName,
+  listTransports,
+  type OpenOptions,
+  openDestination,
+  openSource,
+  parseImageName,
+  registerTransport,
+  type Transport,
+} from './name.js';
+export { OciLayoutDestination, OciLayoutSource, REF_NAME_ANNOTATION } from './oci-layout.js';
+export {
+  type ResolvedImage,
+  resolveImage,
+  type VerifyOptions,
+  type VerifyResult,
+  verifyImage,
+} from './verify.js';
