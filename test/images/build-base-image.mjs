@@ -73,15 +73,30 @@ async function makeRootfs(rootfs, busybox) {
 
 /** Writes the gzip layer to `file`, returning its digest, size and the tar's diff id. */
 async function writeLayerBlob(rootfs, file) {
-  const tar = createLayer(rootfs, { clampMtime: 0, compression: 'none', idMap: () => ({ uid: 0, gid: 0 }) });
+  const tar = createLayer(rootfs, {
+    clampMtime: 0,
+    compression: 'none',
+    idMap: () => ({ uid: 0, gid: 0 }),
+  });
   const uncompressed = digestingStream();
   const compressed = digestingStream();
-  await pipeline(compressStream(tar.pipe(uncompressed), 'gzip'), compressed, createWriteStream(file));
+  await pipeline(
+    compressStream(tar.pipe(uncompressed), 'gzip'),
+    compressed,
+    createWriteStream(file),
+  );
   return { digest: compressed.digest(), size: compressed.bytes, diffId: uncompressed.digest() };
 }
 
 function hostArchitecture() {
-  const map = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+  const map = {
+    x64: 'amd64',
+    arm64: 'arm64',
+    arm: 'arm',
+    ppc64: 'ppc64le',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+  };
   return map[process.arch] ?? process.arch;
 }
 
@@ -95,14 +110,18 @@ function memorySource(manifest, blobs) {
     async getBlob(info) {
       const blob = blobs.get(info.digest);
       if (blob === undefined) throw new Error(`base image has no blob ${info.digest}`);
-      if (typeof blob === 'string') return { stream: createReadStream(blob), size: (await stat(blob)).size };
+      if (typeof blob === 'string')
+        return { stream: createReadStream(blob), size: (await stat(blob)).size };
       return { stream: Readable.from([blob]), size: blob.length };
     },
     async close() {},
   };
 }
 
-export async function buildBaseImage(outDir, { name = 'busybox:latest', busybox = '/bin/busybox' } = {}) {
+export async function buildBaseImage(
+  outDir,
+  { name = 'busybox:latest', busybox = '/bin/busybox' } = {},
+) {
   const work = await mkdtemp(join(tmpdir(), 'skiff-base-image-'));
   try {
     const rootfs = join(work, 'rootfs');
@@ -120,7 +139,12 @@ export async function buildBaseImage(outDir, { name = 'busybox:latest', busybox 
         Cmd: ['sh'],
       },
       rootfs: { type: 'layers', diff_ids: [layer.diffId] },
-      history: [{ created: EPOCH_DATE, created_by: 'skiff test/images/build-base-image.mjs (busybox-static)' }],
+      history: [
+        {
+          created: EPOCH_DATE,
+          created_by: 'skiff test/images/build-base-image.mjs (busybox-static)',
+        },
+      ],
     });
     const configDigest = digestOf(config);
     const manifest = serializeJson({
@@ -152,7 +176,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     options: { name: { type: 'string' }, busybox: { type: 'string' } },
   });
   if (positionals.length !== 1) {
-    process.stderr.write('usage: build-base-image.mjs OUT_DIR [--name busybox:latest] [--busybox PATH]\n');
+    process.stderr.write(
+      'usage: build-base-image.mjs OUT_DIR [--name busybox:latest] [--busybox PATH]\n',
+    );
     process.exit(2);
   }
   const digest = await buildBaseImage(positionals[0], values);

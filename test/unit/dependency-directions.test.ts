@@ -68,7 +68,8 @@ describe('dependency directions of DESIGN.md', () => {
     it(`packages/${name} uses only the packages below it`, () => {
       expect(Object.keys(ALLOWED), `packages/${name} is not in DESIGN.md's list`).toContain(name);
       const { declared, imported } = skiffDependencies(join(root, 'packages', name));
-      for (const dep of declared) expect(ALLOWED[name], `${name} declares @skiff/${dep}`).toContain(dep);
+      for (const dep of declared)
+        expect(ALLOWED[name], `${name} declares @skiff/${dep}`).toContain(dep);
       for (const [dep, file] of imported) {
         expect(ALLOWED[name], `${file} imports @skiff/${dep}`).toContain(dep);
         expect([...declared], `${file} imports @skiff/${dep} without declaring it`).toContain(dep);
