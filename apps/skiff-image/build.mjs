@@ -1,3 +1,8 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { bundleCli } from '../../scripts/bundle-cli.mjs';
 
-await bundleCli(import.meta.dirname, 'skiff-image');
+// Split so that `skiff-image --version` parses only commander and main; commands load their
+// chunks when they run. Old chunks are removed first so dist/ never accumulates stale hashes.
+await rm(join(import.meta.dirname, 'dist'), { recursive: true, force: true });
+await bundleCli(import.meta.dirname, 'skiff-image', { splitting: true });
