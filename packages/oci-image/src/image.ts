@@ -12,6 +12,11 @@ export interface BlobInfo {
   mediaType?: string;
   /** Annotations and urls are carried through unchanged when the manifest is kept. */
   annotations?: Record<string, string>;
+  /**
+   * The registry repository ("host/path") the source reads this blob from, when the source is
+   * a registry: a registry destination on the same host mounts it instead of uploading it.
+   */
+  sourceRepository?: string;
 }
 
 /** A manifest exactly as stored: the raw bytes are what digests are computed over. */
@@ -23,6 +28,8 @@ export interface RawManifest {
 export interface ImageSource {
   /** The reference as the user wrote it, with its transport, for messages. */
   readonly reference: string;
+  /** Registry sources: the "host/path" repository their blobs come from (cross-repo mounts). */
+  readonly blobRepository?: string;
   /**
    * The image's top-level manifest (possibly an index / manifest list), or with
    * `instanceDigest` one manifest of that index.

@@ -59,6 +59,5 @@ export {
   resolveShortName,
   type ShortNameMode,
   type ShortNameResolution,
-  splitReference,
 } from './registries-conf.js';
 export { defaultCertsRoots, loadTlsFiles, type TlsFiles } from './tls.js';

@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
-import { SkiffError } from '@skiff/oci-image';
+import { parseReference, SkiffError } from '@skiff/oci-image';
 import { parse as parseToml } from 'smol-toml';
 import { RegistryErrorCode } from './errors.js';
 
@@ -340,28 +340,6 @@ export async function loadRegistriesConf(
 
 // ---- resolution ------------------------------------------------------------------------------
 
-/** Splits "host/repo:tag@digest" into the name and its tag/digest. */
-export function splitReference(ref: string): { name: string; tag?: string; digest?: string } {
-  let rest = ref;
-  let digest: string | undefined;
-  const at = rest.indexOf('@');
-  if (at !== -1) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-  }
-  return {
-    name: rest,
-    ...(tag !== undefined ? { tag } : {}),
-    ...(digest !== undefined ? { digest } : {}),
-  };
-}
-
 function matchesPrefix(ref: string, prefix: string): boolean {
   if (!ref.startsWith(prefix)) return false;
   if (ref.length === prefix.length) return true;
@@ -400,12 +378,11 @@ export interface Endpoint {
 }
 
 function endpoint(reference: string, insecure: boolean, mirror: boolean): Endpoint {
-  const { name, tag, digest } = splitReference(reference);
-  const slash = name.indexOf('/');
+  const { domain, path, tag, digest } = parseReference(reference);
   return {
     reference,
-    registry: slash === -1 ? name : name.slice(0, slash),
-    repository: slash === -1 ? '' : name.slice(slash + 1),
+    registry: domain,
+    repository: path,
     ref: digest ?? tag ?? 'latest',
     insecure,
     mirror,
@@ -429,7 +406,7 @@ export function resolvePullEndpoints(conf: RegistriesConf, reference: string): E
       },
     );
   }
-  const { digest, tag } = splitReference(reference);
+  const { digest, tag } = parseReference(reference);
   const rest = isWildcardPrefix(entry.prefix) ? reference : reference.slice(entry.prefix.length);
   const rewrite = (location: string) =>
     isWildcardPrefix(entry.prefix) ? reference : `${location}${rest}`;
@@ -485,7 +462,14 @@ export function resolveShortName(
   conf: RegistriesConf,
   opts: { interactive?: boolean } = {},
 ): ShortNameResolution {
-  const { name: bare, tag, digest } = splitReference(name);
+  const { tag, digest } = parseReference(name);
+  // The name as written, without its tag and digest (parseReference would add docker.io/library).
+  const bare = name.slice(
+    0,
+    name.length -
+      (digest === undefined ? 0 : digest.length + 1) -
+      (tag === undefined ? 0 : tag.length + 1),
+  );
   const suffix =
     `${tag !== undefined ? `:${tag}` : ''}${digest !== undefined ? `@${digest}` : ''}` || ':latest';
   if (isQualifiedName(bare)) return { kind: 'qualified', candidates: [`${bare}${suffix}`] };

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
-import { ErrorCode, parseReference, SkiffError } from '@skiff/oci-image';
+import { ErrorCode, SkiffError } from '@skiff/oci-image';
 import { DirDestination, DirSource } from './dir.js';
+import { dockerTransport } from './docker.js';
 import { DockerArchiveDestination, DockerArchiveSource } from './docker-archive.js';
 import {
   type ImageName,
@@ -55,46 +56,13 @@ export const dirTransport: Transport = {
   openDestination: (name, opts) => DirDestination.open(needPath(name), name.text, opts),
 };
 
-function registryUnavailable(name: ImageName): never {
-  throw new SkiffError(
-    ErrorCode.InvalidTransport,
-    `${name.text}: registry transport not available yet`,
-    { hint: 'use oci:, oci-archive:, docker-archive: or dir:' },
-  );
-}
-
-/** Parses docker://REF; opening throws until the registry transport replaces this entry. */
-export const dockerTransportPlaceholder: Transport = {
-  name: 'docker',
-  parse: (details, text) => {
-    if (!details.startsWith('//')) {
-      throw new SkiffError(
-        ErrorCode.InvalidReference,
-        `invalid image name "${text}": the docker transport is written docker://REFERENCE`,
-      );
-    }
-    const refText = details.slice(2);
-    try {
-      return { transport: 'docker', reference: parseReference(refText), text };
-    } catch (err) {
-      throw new SkiffError(
-        ErrorCode.InvalidReference,
-        `invalid reference "${refText}" in docker://REF: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-  },
-  openSource: async (name) => registryUnavailable(name),
-  openDestination: async (name) => registryUnavailable(name),
-};
-
 export function registerBuiltinTransports(): void {
   for (const t of [
     ociTransport,
     ociArchiveTransport,
     dockerArchiveTransport,
     dirTransport,
-    dockerTransportPlaceholder,
+    dockerTransport,
   ]) {
     registerTransport(t);
   }

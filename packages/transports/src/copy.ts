@@ -177,6 +177,11 @@ async function runPool<T, R>(
   return results;
 }
 
+/** Tells the destination where a registry source keeps the blob, so it can mount it. */
+function withSourceRepository(src: ImageSource, info: BlobInfo): BlobInfo {
+  return src.blobRepository ? { ...info, sourceRepository: src.blobRepository } : info;
+}
+
 type LayerOp = 'copy' | 'decompress' | 'recompress';
 
 interface LayerPlan {
@@ -264,7 +269,11 @@ function refuseChange(ctx: Ctx, why: string): void {
 async function transferLayer(ctx: Ctx, doc: ImageManifestDoc, plan: LayerPlan): Promise<BlobInfo> {
   const { src, dst, signal } = ctx;
   const d = plan.desc;
-  const srcInfo: BlobInfo = { digest: d.digest, size: d.size, mediaType: d.mediaType };
+  const srcInfo: BlobInfo = withSourceRepository(src, {
+    digest: d.digest,
+    size: d.size,
+    mediaType: d.mediaType,
+  });
   const where = `layer ${plan.index} (${d.digest}) of ${src.reference}`;
   if (plan.op === 'copy') {
     if (await dst.hasBlob(srcInfo, signal)) {
@@ -400,13 +409,15 @@ async function copySingleImage(
     return p;
   });
 
-  const configInfo: BlobInfo = {
+  const configInfo: BlobInfo = withSourceRepository(src, {
     digest: doc.config.digest,
     size: doc.config.size,
     mediaType: doc.config.mediaType,
-  };
+  });
   if (await dst.hasBlob(configInfo, signal)) {
     ctx.emit({ type: 'blob-skipped', digest: configInfo.digest, size: configInfo.size });
+  } else if (dst.tryReuseBlob && (await dst.tryReuseBlob(configInfo, signal))) {
+    ctx.emit({ type: 'blob-reused', digest: configInfo.digest });
   } else {
     await dst.putBlob(Readable.from([Buffer.from(configRaw)]), configInfo, signal);
   }

@@ -5,7 +5,6 @@ registerBuiltinTransports();
 export {
   dirTransport,
   dockerArchiveTransport,
-  dockerTransportPlaceholder,
   ociArchiveTransport,
   ociTransport,
 } from './builtin.js';
@@ -17,6 +16,13 @@ export {
   type MultiArchMode,
 } from './copy.js';
 export { DirDestination, DirSource } from './dir.js';
+export {
+  DockerDestination,
+  DockerSource,
+  dockerTransport,
+  listRegistryTags,
+  parseDockerName,
+} from './docker.js';
 export { DockerArchiveDestination, DockerArchiveSource } from './docker-archive.js';
 export {
   getTransport,

@@ -29,6 +29,26 @@ export interface OpenOptions {
   /** Extra `name:tag`s written into a docker-archive destination's RepoTags. */
   additionalTags?: string[];
   signal?: AbortSignal;
+  // ---- docker:// (registry) options, as skopeo's --src-*/--dest-* flags ----
+  /** "USER:PASSWORD" (or "USER" with `password`): wins over every auth file. */
+  creds?: string;
+  password?: string;
+  /** Access the registry anonymously, ignoring any stored credentials (--no-creds). */
+  noCreds?: boolean;
+  /** An auth.json to use instead of the default ones (--authfile). */
+  authfile?: string;
+  /** false: allow plain http and unverified TLS; default: registries.conf `insecure` decides. */
+  tlsVerify?: boolean;
+  /** Directory of *.crt CAs and *.cert/*.key client pairs (--cert-dir). */
+  certDir?: string;
+  /** Retries of a failed registry request (--retry-times, default 3). */
+  retryTimes?: number;
+  /** First back-off delay in ms, doubled per retry (--retry-delay, default 1000). */
+  retryDelay?: number;
+  /** A registries.conf to read instead of the default one (--registries-conf). */
+  registriesConf?: string;
+  /** Environment for auth files, helpers and certs.d (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** A transport plugs parsing and opening of one `name:` prefix into Skiff. */

@@ -63,9 +63,12 @@ describe('parseImageName', () => {
     expect(() => parseImageName('oci:')).toThrow(/missing path/);
   });
 
-  it('opening docker:// fails clearly until the registry transport is plugged in', async () => {
-    const err = await openSource('docker://localhost:5000/x:1').catch((e: unknown) => e);
-    expect(isSkiffError(err, 'E_INVALID_TRANSPORT')).toBe(true);
-    expect((err as Error).message).toMatch(/registry transport not available yet/);
+  it('opening docker:// reaches for the registry and names it when it is unreachable', async () => {
+    const err = await openSource('docker://127.0.0.1:1/x:1', {
+      tlsVerify: false,
+      retryTimes: 0,
+    }).catch((e: unknown) => e);
+    expect(isSkiffError(err, 'E_REGISTRY_UNREACHABLE')).toBe(true);
+    expect((err as Error).message).toMatch(/127\.0\.0\.1:1/);
   });
 });
