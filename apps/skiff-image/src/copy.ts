@@ -11,12 +11,7 @@ import {
   parseImageName,
 } from '@skiff/transports';
 import { platformFromGlobals } from './inspect.js';
-import {
-  type GlobalOptions,
-  parseCreds,
-  parseRetryTimes,
-  type RegistryOptions,
-} from './options.js';
+import { type GlobalOptions, type RegistryOpenOptions, registryOpenOptions } from './options.js';
 
 export interface CopyFlags {
   additionalTag?: string[];
@@ -26,6 +21,9 @@ export interface CopyFlags {
   destCertDir?: string;
   destCompressFormat?: 'gzip' | 'zstd';
   destCreds?: string;
+  destNoCreds?: boolean;
+  destUsername?: string;
+  destPassword?: string;
   destTlsVerify?: boolean;
   digestfile?: string;
   format?: string;
@@ -37,15 +35,15 @@ export interface CopyFlags {
   srcAuthfile?: string;
   srcCertDir?: string;
   srcCreds?: string;
+  srcNoCreds?: boolean;
+  srcUsername?: string;
+  srcPassword?: string;
   srcTlsVerify?: boolean;
 }
 
-/** Open options plus the registry settings that docker:// will read. */
-export type OpenWithRegistry = OpenOptions & { registry: RegistryOptions };
-
 const MULTI_ARCH: readonly MultiArchMode[] = ['system', 'all', 'index-only'];
 
-function manifestFormat(value: string | undefined): CopyOptions['format'] {
+export function manifestFormat(value: string | undefined): CopyOptions['format'] {
   if (value === undefined) return undefined;
   const v = value.toLowerCase();
   if (v === 'oci' || v === 'v2s2') return v;
@@ -78,21 +76,19 @@ function multiArchMode(flags: CopyFlags, explicit: boolean): MultiArchMode {
   return mode;
 }
 
-function registrySide(
-  side: 'src' | 'dest',
-  flags: CopyFlags,
-  retryTimes: number | undefined,
-): RegistryOptions {
-  const creds = side === 'src' ? flags.srcCreds : flags.destCreds;
-  const out: RegistryOptions = parseCreds(`--${side}-creds`, creds);
-  const authfile = (side === 'src' ? flags.srcAuthfile : flags.destAuthfile) ?? flags.authfile;
-  const certDir = side === 'src' ? flags.srcCertDir : flags.destCertDir;
-  const tlsVerify = side === 'src' ? flags.srcTlsVerify : flags.destTlsVerify;
-  if (authfile !== undefined) out.authfile = authfile;
-  if (certDir !== undefined) out.certDir = certDir;
-  if (tlsVerify !== undefined) out.tlsVerify = tlsVerify;
-  if (retryTimes !== undefined) out.retryTimes = retryTimes;
-  return out;
+/** One side's registry flags (--src-* or --dest-*, with --authfile as the fallback file). */
+export function registrySide(side: 'src' | 'dest', flags: CopyFlags): RegistryOpenOptions {
+  const src = side === 'src';
+  return registryOpenOptions(`${side}-`, {
+    creds: src ? flags.srcCreds : flags.destCreds,
+    username: src ? flags.srcUsername : flags.destUsername,
+    password: src ? flags.srcPassword : flags.destPassword,
+    noCreds: src ? flags.srcNoCreds : flags.destNoCreds,
+    authfile: (src ? flags.srcAuthfile : flags.destAuthfile) ?? flags.authfile,
+    certDir: src ? flags.srcCertDir : flags.destCertDir,
+    tlsVerify: src ? flags.srcTlsVerify : flags.destTlsVerify,
+    retryTimes: flags.retryTimes,
+  });
 }
 
 /** Additional tags only make sense where an archive records names. */
@@ -116,17 +112,16 @@ export async function copyImageCommand(
 ): Promise<void> {
   const format = manifestFormat(flags.format);
   const multiArch = multiArchMode(flags, explicitMultiArch);
-  const retryTimes = parseRetryTimes(flags.retryTimes);
   const srcName = parseImageName(source);
   const dstName = parseImageName(destination);
   checkAdditionalTags(dstName, flags.additionalTag);
 
   const common: OpenOptions = { signal, ...(globals.tmpdir ? { tmpDir: globals.tmpdir } : {}) };
-  const srcOpts: OpenWithRegistry = { ...common, registry: registrySide('src', flags, retryTimes) };
-  const dstOpts: OpenWithRegistry = {
+  const srcOpts: OpenOptions = { ...common, ...registrySide('src', flags) };
+  const dstOpts: OpenOptions = {
     ...common,
     ...(flags.additionalTag ? { additionalTags: flags.additionalTag } : {}),
-    registry: registrySide('dest', flags, retryTimes),
+    ...registrySide('dest', flags),
   };
 
   const progress = flags.quiet ? undefined : new CopyProgress(process.stdout);

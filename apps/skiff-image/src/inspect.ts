@@ -3,9 +3,12 @@ import {
   type Descriptor,
   hostPlatform,
   type ImageConfig,
+  type ImageSource,
+  isSkiffError,
   normalizePlatform,
   type Platform,
   repositoryName,
+  SkiffError,
 } from '@skiff/oci-image';
 import {
   type ImageName,
@@ -14,12 +17,7 @@ import {
   parseImageName,
   resolveImage,
 } from '@skiff/transports';
-import {
-  type GlobalOptions,
-  parseCreds,
-  parseRetryTimes,
-  type RegistryOptions,
-} from './options.js';
+import { commandRegistryOptions, type GlobalOptions } from './options.js';
 
 export interface InspectOptions {
   raw?: boolean;
@@ -29,23 +27,12 @@ export interface InspectOptions {
   tags?: boolean;
   authfile?: string;
   certDir?: string;
-  creds?: string;
+  /** false after --no-creds. */
+  creds?: string | false;
+  username?: string;
+  password?: string;
   retryTimes?: string;
   tlsVerify?: boolean;
-}
-
-/** Registry settings from inspect's flags, passed along for docker://. */
-function registryOptions(opts: InspectOptions): RegistryOptions & { listTags: boolean } {
-  const out: RegistryOptions & { listTags: boolean } = {
-    ...parseCreds('--creds', opts.creds),
-    listTags: opts.tags !== false,
-  };
-  const retryTimes = parseRetryTimes(opts.retryTimes);
-  if (opts.authfile !== undefined) out.authfile = opts.authfile;
-  if (opts.certDir !== undefined) out.certDir = opts.certDir;
-  if (opts.tlsVerify !== undefined) out.tlsVerify = opts.tlsVerify;
-  if (retryTimes !== undefined) out.retryTimes = retryTimes;
-  return out;
 }
 
 /** The platform --override-os/--override-arch/--override-variant ask for, if any. */
@@ -91,6 +78,7 @@ function inspectOutput(
   layers: Descriptor[],
   config: ImageConfig,
   forJson: boolean,
+  repoTags: string[],
 ) {
   const c = config.config ?? {};
   const labels = c.Labels ? goMap({ ...c.Labels }) : forJson ? null : goMap({});
@@ -99,7 +87,7 @@ function inspectOutput(
   return goStruct('inspectOutput', {
     Name: forJson && nameField === '' ? undefined : nameField,
     Digest: digest,
-    RepoTags: [] as string[],
+    RepoTags: repoTags,
     Created: timestamp(config.created),
     DockerVersion: (config as { docker_version?: string }).docker_version ?? '',
     Labels: labels,
@@ -190,6 +178,35 @@ function configTemplateView(config: ImageConfig) {
   });
 }
 
+/**
+ * The repository's tags for RepoTags (registry images only). A registry that refuses to list
+ * tags (denied, or no such endpoint) is not a reason to fail the inspect, as with skopeo.
+ */
+async function repositoryTags(
+  name: ImageName,
+  src: ImageSource,
+  signal: AbortSignal,
+): Promise<string[]> {
+  const listing = src as ImageSource & { listTags?: (signal?: AbortSignal) => Promise<string[]> };
+  if (name.transport !== 'docker' || typeof listing.listTags !== 'function') return [];
+  try {
+    return await listing.listTags(signal);
+  } catch (err) {
+    const status = (err as { status?: number }).status;
+    if (isSkiffError(err, 'E_DENIED') || status === 404) {
+      process.stderr.write(
+        'Warning: the registry does not allow listing tags; skipping RepoTags\n',
+      );
+      return [];
+    }
+    throw new SkiffError(
+      isSkiffError(err) ? err.code : 'E_REGISTRY',
+      `determining repository tags: ${(err as Error).message}`,
+      { cause: err, ...(isSkiffError(err) && err.hint ? { hint: err.hint } : {}) },
+    );
+  }
+}
+
 export async function inspectImage(
   image: string,
   opts: InspectOptions,
@@ -200,10 +217,10 @@ export async function inspectImage(
     throw new UsageError('raw output does not support format option');
   }
   const name = parseImageName(image);
-  const openOptions: OpenOptions & { registry: RegistryOptions & { listTags: boolean } } = {
+  const openOptions: OpenOptions = {
     signal,
     ...(globals.tmpdir ? { tmpDir: globals.tmpdir } : {}),
-    registry: registryOptions(opts),
+    ...commandRegistryOptions(opts),
   };
   const src = await openSource(name, openOptions);
   try {
@@ -229,11 +246,12 @@ export async function inspectImage(
     }
     const digest = resolved.top.digest;
     const layers = resolved.image.layers;
+    const tags = opts.tags === false ? [] : await repositoryTags(name, src, signal);
     if (opts.format !== undefined) {
-      const view = inspectOutput(name, digest, layers, resolved.config, false);
+      const view = inspectOutput(name, digest, layers, resolved.config, false, tags);
       out.write(renderTemplate(opts.format, view, { name: 'skiff-image inspect' }));
     } else {
-      const view = inspectOutput(name, digest, layers, resolved.config, true);
+      const view = inspectOutput(name, digest, layers, resolved.config, true, tags);
       out.write(`${renderJson(view)}\n`);
     }
   } finally {

@@ -11,15 +11,104 @@ export interface GlobalOptions {
   tmpdir?: string;
 }
 
-/** Registry settings for one side of a copy. Only docker:// uses them. */
-export interface RegistryOptions {
+/**
+ * Registry flags of one side of a command, as commander parses them (`--creds`,
+ * `--username`/`--password`, `--no-creds`, `--authfile`, `--cert-dir`, `--tls-verify`,
+ * `--retry-times`), already stripped of a `--src-`/`--dest-` prefix.
+ */
+export interface RegistryFlags {
+  creds?: string | undefined;
+  username?: string | undefined;
+  password?: string | undefined;
+  /** true with --no-creds (or --src-no-creds / --dest-no-creds). */
+  noCreds?: boolean | undefined;
+  authfile?: string | undefined;
+  certDir?: string | undefined;
+  tlsVerify?: boolean | undefined;
+  retryTimes?: string | number | undefined;
+}
+
+/**
+ * What commander gives for a command with `--creds <v>` and `--no-creds`: `creds` is the
+ * string, or false after --no-creds.
+ */
+export interface CommanderRegistryFlags {
+  creds?: string | false;
   username?: string;
   password?: string;
   authfile?: string;
   certDir?: string;
-  /** undefined: the default (verify). */
+  tlsVerify?: boolean;
+  retryTimes?: string;
+}
+
+/** The registry options of a command with unprefixed flags (inspect, list-tags, delete). */
+export function commandRegistryOptions(opts: CommanderRegistryFlags): RegistryOpenOptions {
+  return registryOpenOptions('', {
+    creds: typeof opts.creds === 'string' ? opts.creds : undefined,
+    noCreds: opts.creds === false,
+    username: opts.username,
+    password: opts.password,
+    authfile: opts.authfile,
+    certDir: opts.certDir,
+    tlsVerify: opts.tlsVerify,
+    retryTimes: opts.retryTimes,
+  });
+}
+
+/** The docker:// transport's open options that registry flags set (see @skiff/transports). */
+export interface RegistryOpenOptions {
+  creds?: string;
+  password?: string;
+  noCreds?: boolean;
+  authfile?: string;
+  certDir?: string;
   tlsVerify?: boolean;
   retryTimes?: number;
+}
+
+/**
+ * Turns one side's registry flags into the transport's options, refusing the combinations
+ * skopeo refuses. `prefix` is "" or "src-"/"dest-", for messages.
+ */
+export function registryOpenOptions(prefix: string, flags: RegistryFlags): RegistryOpenOptions {
+  const out: RegistryOpenOptions = {};
+  const credsFlag = `--${prefix}creds`;
+  if (flags.creds !== undefined && (flags.username !== undefined || flags.password !== undefined)) {
+    throw new SkiffError(
+      'E_USAGE',
+      `${credsFlag} and --${prefix}username/--${prefix}password are mutually exclusive`,
+    );
+  }
+  if (flags.noCreds && (flags.creds !== undefined || flags.username !== undefined)) {
+    throw new SkiffError(
+      'E_USAGE',
+      `--${prefix}no-creds and ${credsFlag} or --${prefix}username cannot be used together`,
+    );
+  }
+  if (flags.creds !== undefined) {
+    const c = parseCreds(credsFlag, flags.creds);
+    if (c.password === undefined) {
+      throw new SkiffError('E_USAGE', `${credsFlag} needs a password: write USERNAME:PASSWORD`);
+    }
+    out.creds = `${c.username}:${c.password}`;
+  } else if (flags.username !== undefined || flags.password !== undefined) {
+    if (!flags.username || flags.password === undefined) {
+      throw new SkiffError(
+        'E_USAGE',
+        `--${prefix}username and --${prefix}password must be given together`,
+      );
+    }
+    out.creds = flags.username;
+    out.password = flags.password;
+  }
+  if (flags.noCreds) out.noCreds = true;
+  if (flags.authfile !== undefined) out.authfile = flags.authfile;
+  if (flags.certDir !== undefined) out.certDir = flags.certDir;
+  if (flags.tlsVerify !== undefined) out.tlsVerify = flags.tlsVerify;
+  const retryTimes = parseRetryTimes(flags.retryTimes);
+  if (retryTimes !== undefined) out.retryTimes = retryTimes;
+  return out;
 }
 
 const UNITS: Record<string, number> = {
@@ -70,7 +159,7 @@ export function timeoutError(timeout: string | undefined): SkiffError {
 export function parseCreds(
   flag: string,
   value: string | undefined,
-): Pick<RegistryOptions, 'username' | 'password'> {
+): { username?: string; password?: string } {
   if (value === undefined) return {};
   const colon = value.indexOf(':');
   const username = colon < 0 ? value : value.slice(0, colon);

@@ -9,6 +9,48 @@ dir, docker, docker-archive, oci, oci-archive
 
 See skiff-image(1) section "IMAGE NAMES" for the expected format`;
 
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** --creds/--no-creds/--username/--password/--authfile/--cert-dir/--tls-verify/--retry-times. */
+function registryFlags(cmd: Command, what = 'the registry'): Command {
+  return cmd
+    .option(
+      '--authfile <string>',
+      'path of the authentication file (default: the one "login" writes)',
+    )
+    .option(
+      '--cert-dir <PATH>',
+      `use certificates at PATH (*.crt, *.cert, *.key) to connect to ${what}`,
+    )
+    .option('--creds <USERNAME[:PASSWORD]>', `Use USERNAME[:PASSWORD] for accessing ${what}`)
+    .option('--no-creds', `Access ${what} anonymously`)
+    .option('--username <string>', `Username for accessing ${what}`)
+    .option('--password <string>', `Password for accessing ${what}`)
+    .option('--retry-times <int>', 'the number of times to possibly retry')
+    .option('--tls-verify', `require HTTPS and verify certificates when talking to ${what}`)
+    .addOption(new Option('--no-tls-verify').hideHelp());
+}
+
+/** The --src-* or --dest-* registry flags of copy and sync. */
+function sideFlags(cmd: Command, side: 'src' | 'dest'): Command {
+  const what = side === 'src' ? 'the source registry' : 'the destination registry';
+  return cmd
+    .option(`--${side}-authfile <string>`, `path of the authentication file for ${what}`)
+    .option(
+      `--${side}-cert-dir <PATH>`,
+      `use certificates at PATH (*.crt, *.cert, *.key) to connect to ${what}`,
+    )
+    .option(
+      `--${side}-creds <USERNAME[:PASSWORD]>`,
+      `Use USERNAME[:PASSWORD] for accessing ${what}`,
+    )
+    .option(`--${side}-no-creds`, `Access ${what} anonymously`)
+    .option(`--${side}-username <string>`, `Username for accessing ${what}`)
+    .option(`--${side}-password <string>`, `Password for accessing ${what}`)
+    .option(`--${side}-tls-verify`, `require HTTPS and verify certificates when talking to ${what}`)
+    .addOption(new Option(`--no-${side}-tls-verify`).hideHelp());
+}
+
 function program(version: string): Command {
   const root = new Command('skiff-image')
     .description('Various operations with container images and container image registries')
@@ -32,8 +74,7 @@ function program(version: string): Command {
   root.configureOutput({ outputError: () => {} });
   root.exitOverride();
 
-  const inspect = root
-    .command('inspect')
+  const inspect = registryFlags(root.command('inspect'))
     .summary('Inspect image IMAGE-NAME')
     .description(
       `Return low-level information about "IMAGE-NAME" in a registry/transport\n${TRANSPORTS_NOTE}`,
@@ -41,22 +82,10 @@ function program(version: string): Command {
     .usage('[command options] IMAGE-NAME')
     .argument('<IMAGE-NAME>')
     .helpOption('-h, --help', 'help for inspect')
-    .option('--authfile <string>', 'path of the authentication file (docker:// only)')
-    .option(
-      '--cert-dir <PATH>',
-      'use certificates at PATH (*.crt, *.cert, *.key) to connect to the registry',
-    )
     .option('--config', 'output configuration')
-    .option('--creds <USERNAME[:PASSWORD]>', 'Use USERNAME[:PASSWORD] for accessing the registry')
     .option('-f, --format <string>', 'Format the output to a Go template')
     .option('-n, --no-tags', 'Do not list the available tags from the repository in the output')
     .option('--raw', 'output raw manifest or configuration')
-    .option('--retry-times <int>', 'the number of times to possibly retry')
-    .option(
-      '--tls-verify',
-      'require HTTPS and verify certificates when talking to the container registry',
-    )
-    .addOption(new Option('--no-tls-verify').hideHelp())
     .action(async (image: string, opts: Record<string, unknown>, cmd: Command) => {
       await runCommand(cmd, async (signal, globals) => {
         const { inspectImage } = await import('./inspect.js');
@@ -64,13 +93,13 @@ function program(version: string): Command {
       });
     });
   setExamples(inspect, [
+    'skiff-image inspect docker://registry.example.com/busybox:latest',
     'skiff-image inspect oci:/srv/images/busybox:latest',
     'skiff-image inspect --config docker-archive:busybox.tar',
     'skiff-image inspect --format "Name: {{.Name}} Digest: {{.Digest}}" oci:layout:v1',
   ]);
 
-  const copy = root
-    .command('copy')
+  const copy = sideFlags(sideFlags(root.command('copy'), 'src'), 'dest')
     .summary('Copy an IMAGE-NAME from one location to another')
     .description(
       `Container "IMAGE-NAME" uses a "transport":"details" format.\n\n${TRANSPORTS_NOTE}`,
@@ -86,26 +115,12 @@ function program(version: string): Command {
     )
     .option('-a, --all', 'Copy all images if SOURCE-IMAGE is a list')
     .option('--authfile <string>', 'path of the authentication file (docker:// only)')
-    .option('--dest-authfile <string>', 'path of the authentication file for the destination')
-    .option(
-      '--dest-cert-dir <PATH>',
-      'use certificates at PATH (*.crt, *.cert, *.key) to connect to the registry',
-    )
     .addOption(
       new Option('--dest-compress-format <FORMAT>', 'FORMAT to use for the compression').choices([
         'gzip',
         'zstd',
       ]),
     )
-    .option(
-      '--dest-creds <USERNAME[:PASSWORD]>',
-      'Use USERNAME[:PASSWORD] for accessing the registry',
-    )
-    .option(
-      '--dest-tls-verify',
-      'require HTTPS and verify certificates when talking to the container registry',
-    )
-    .addOption(new Option('--no-dest-tls-verify').hideHelp())
     .option('--digestfile <string>', 'Write the digest of the pushed image to the specified file')
     .option(
       '-f, --format <string>',
@@ -120,20 +135,6 @@ function program(version: string): Command {
     .option('-q, --quiet', 'Suppress output information when copying images')
     .option('--remove-signatures', 'Do not copy signatures from SOURCE-IMAGE')
     .option('--retry-times <int>', 'the number of times to possibly retry')
-    .option('--src-authfile <string>', 'path of the authentication file for the source')
-    .option(
-      '--src-cert-dir <PATH>',
-      'use certificates at PATH (*.crt, *.cert, *.key) to connect to the registry',
-    )
-    .option(
-      '--src-creds <USERNAME[:PASSWORD]>',
-      'Use USERNAME[:PASSWORD] for accessing the registry',
-    )
-    .option(
-      '--src-tls-verify',
-      'require HTTPS and verify certificates when talking to the container registry',
-    )
-    .addOption(new Option('--no-src-tls-verify').hideHelp())
     .action(
       async (source: string, destination: string, opts: Record<string, unknown>, cmd: Command) => {
         await runCommand(cmd, async (signal, globals) => {
@@ -145,6 +146,153 @@ function program(version: string): Command {
   setExamples(copy, [
     'skiff-image copy oci:/srv/layout:v1 docker-archive:/tmp/image.tar:example/app:v1',
     'skiff-image copy --all --format oci docker-archive:image.tar oci:/srv/layout:v1',
+    'skiff-image copy --dest-creds user:secret oci:/srv/layout:v1 docker://registry.example.com/app:v1',
+  ]);
+
+  const login = root
+    .command('login')
+    .summary('Login to a container registry')
+    .description(
+      'Log in to a container registry: check the credentials with the registry and store them\nin the authentication file that the other commands read.',
+    )
+    .usage('[command options] REGISTRY')
+    .argument('[REGISTRY...]')
+    .helpOption('-h, --help', 'help for login')
+    .option(
+      '--authfile <string>',
+      'path of the authentication file. Use REGISTRY_AUTH_FILE environment variable to override',
+    )
+    .option('--cert-dir <string>', 'use certificates at the specified path to access the registry')
+    .option('--get-login', 'Return the current login user for the registry')
+    .option('-p, --password <string>', 'Password for registry')
+    .option('--password-stdin', 'Take the password from stdin')
+    .option('--tls-verify', 'require HTTPS and verify certificates when accessing the registry')
+    .addOption(new Option('--no-tls-verify').hideHelp())
+    .option('-u, --username <string>', 'Username for registry')
+    .option('-v, --verbose', 'Write more detailed information to stdout')
+    .action(async (registries: string[], opts: Record<string, unknown>, cmd: Command) => {
+      await runCommand(cmd, async (signal) => {
+        const { loginCommand } = await import('./login.js');
+        await loginCommand(registries, opts, signal);
+      });
+    });
+  setExamples(login, [
+    'skiff-image login registry.example.com',
+    'printf %s "$TOKEN" | skiff-image login -u ci --password-stdin registry.example.com:5000',
+  ]);
+
+  const logout = root
+    .command('logout')
+    .summary('Logout of a container registry')
+    .description('Remove the credentials of a container registry from the authentication file.')
+    .usage('[command options] REGISTRY')
+    .argument('[REGISTRY...]')
+    .helpOption('-h, --help', 'help for logout')
+    .option('-a, --all', 'Remove the cached credentials for all registries in the auth file')
+    .option(
+      '--authfile <string>',
+      'path of the authentication file. Use REGISTRY_AUTH_FILE environment variable to override',
+    )
+    .option('--tls-verify', 'require HTTPS and verify certificates when accessing the registry')
+    .addOption(new Option('--no-tls-verify').hideHelp())
+    .action(async (registries: string[], opts: Record<string, unknown>, cmd: Command) => {
+      await runCommand(cmd, async () => {
+        const { logoutCommand } = await import('./login.js');
+        await logoutCommand(registries, opts);
+      });
+    });
+  setExamples(logout, ['skiff-image logout registry.example.com', 'skiff-image logout --all']);
+
+  const listTags = registryFlags(root.command('list-tags'))
+    .summary('List tags in the transport/repository specified by the SOURCE-IMAGE')
+    .description(
+      'Print the tags of the registry repository "SOURCE-IMAGE" as JSON.\n\nSupported transports:\ndocker\n\nWrite the repository as docker://HOST/PATH, without a tag or digest.',
+    )
+    .usage('[command options] SOURCE-IMAGE')
+    .argument('<SOURCE-IMAGE>')
+    .helpOption('-h, --help', 'help for list-tags')
+    .action(async (image: string, opts: Record<string, unknown>, cmd: Command) => {
+      await runCommand(cmd, async (signal) => {
+        const { listTagsCommand } = await import('./list-tags.js');
+        await listTagsCommand(image, opts, signal);
+      });
+    });
+  setExamples(listTags, ['skiff-image list-tags docker://registry.example.com/busybox']);
+
+  const del = registryFlags(root.command('delete'))
+    .summary('Delete image IMAGE-NAME')
+    .description(
+      'Delete the image "IMAGE-NAME" from a registry, by tag or by digest. The registry removes\nthe manifest, and with it every tag that points to it.\n\nSupported transports:\ndocker',
+    )
+    .usage('[command options] IMAGE-NAME')
+    .argument('<IMAGE-NAME>')
+    .helpOption('-h, --help', 'help for delete')
+    .action(async (image: string, opts: Record<string, unknown>, cmd: Command) => {
+      await runCommand(cmd, async (signal) => {
+        const { deleteCommand } = await import('./delete.js');
+        await deleteCommand(image, opts, signal);
+      });
+    });
+  setExamples(del, [
+    'skiff-image delete docker://registry.example.com/example/pause:latest',
+    'skiff-image delete docker://registry.example.com/example/pause@sha256:...',
+  ]);
+
+  const sync = sideFlags(sideFlags(root.command('sync'), 'src'), 'dest')
+    .summary('Synchronize one or more images from one location to another')
+    .description(
+      `Copy every image found at SOURCE to DESTINATION.
+
+Allowed SOURCE transports (--src): docker, dir, yaml.
+Allowed DESTINATION transports (--dest): docker, dir.
+
+A docker SOURCE without a tag copies every tag of the repository. A yaml SOURCE lists
+registries and their repositories (see skopeo-sync(1) for the file format). Each image lands
+at DESTINATION/NAME:TAG, or with --scoped at DESTINATION/SOURCE-PATH:TAG.`,
+    )
+    .usage('[command options] --src TRANSPORT --dest TRANSPORT SOURCE DESTINATION')
+    .argument('<SOURCE>')
+    .argument('<DESTINATION>')
+    .helpOption('-h, --help', 'help for sync')
+    .option('-a, --all', 'Copy all images if SOURCE-IMAGE is a list')
+    .option('--authfile <string>', 'path of the authentication file for both sides')
+    .option('-d, --dest <string>', 'DESTINATION transport type')
+    .option('--dry-run', 'Run without actually copying data')
+    .option(
+      '--exclude-tags <REGEX>',
+      'Skip tags matching REGEX (repeat for more; images named by digest are never skipped)',
+      collect,
+    )
+    .option(
+      '-f, --format <string>',
+      'MANIFEST TYPE (oci or v2s2) to use when syncing image(s) to a destination (default is manifest type of source, with fallbacks)',
+    )
+    .option(
+      '--include-tags <REGEX>',
+      'Copy only tags matching REGEX (repeat for more; any one may match)',
+      collect,
+    )
+    .option('--keep-going', 'Do not abort the sync if any image copy fails')
+    .option('--preserve-digests', 'Preserve digests of images and lists')
+    .option('--remove-signatures', 'Do not copy signatures from SOURCE images')
+    .option('--retry-times <int>', 'the number of times to possibly retry')
+    .option(
+      '--scoped',
+      'Images at DESTINATION are prefixed using the full source image path as scope',
+    )
+    .option('-s, --src <string>', 'SOURCE transport type')
+    .action(
+      async (source: string, destination: string, opts: Record<string, unknown>, cmd: Command) => {
+        await runCommand(cmd, async (signal, globals) => {
+          const { syncCommand } = await import('./sync.js');
+          await syncCommand(source, destination, opts, globals, signal);
+        });
+      },
+    );
+  setExamples(sync, [
+    'skiff-image sync --src docker --dest dir --scoped registry.example.com/busybox /media/usb',
+    'skiff-image sync --src dir --dest docker /media/usb/busybox:1-glibc my-registry.local.lan/test/',
+    'skiff-image sync --src yaml --dest docker --include-tags "^1\\." sync.yml my-registry.local.lan/repo/',
   ]);
 
   const digest = root

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { parseCreds, parseDuration, parseRetryTimes } from '../src/options.js';
+import {
+  commandRegistryOptions,
+  parseCreds,
+  parseDuration,
+  parseRetryTimes,
+  registryOpenOptions,
+} from '../src/options.js';
 
 describe('command-line values', () => {
   it('parses Go durations for --command-timeout', () => {
@@ -27,5 +33,39 @@ describe('command-line values', () => {
     expect(parseRetryTimes('3')).toBe(3);
     expect(parseRetryTimes(undefined)).toBeUndefined();
     expect(() => parseRetryTimes('-1')).toThrow('--retry-times');
+  });
+});
+
+describe('registry flags as docker:// transport options', () => {
+  it('passes credentials, auth file, certificates, TLS and retries under the transport names', () => {
+    expect(
+      registryOpenOptions('src-', {
+        creds: 'alice:pa:ss',
+        authfile: '/a.json',
+        certDir: '/certs',
+        tlsVerify: false,
+        retryTimes: '2',
+      }),
+    ).toEqual({
+      creds: 'alice:pa:ss',
+      authfile: '/a.json',
+      certDir: '/certs',
+      tlsVerify: false,
+      retryTimes: 2,
+    });
+    expect(registryOpenOptions('', { username: 'bob', password: 'pw' })).toEqual({
+      creds: 'bob',
+      password: 'pw',
+    });
+    expect(commandRegistryOptions({ creds: false })).toEqual({ noCreds: true });
+  });
+
+  it('refuses the combinations skopeo refuses', () => {
+    expect(() => registryOpenOptions('dest-', { creds: 'a:b', username: 'a' })).toThrow(
+      '--dest-creds and --dest-username/--dest-password are mutually exclusive',
+    );
+    expect(() => registryOpenOptions('', { creds: 'a:b', noCreds: true })).toThrow('--no-creds');
+    expect(() => registryOpenOptions('', { creds: 'alice' })).toThrow('--creds needs a password');
+    expect(() => registryOpenOptions('', { username: 'alice' })).toThrow('must be given together');
   });
 });
