@@ -1,0 +1,4 @@
+export { findBinary, isRoot } from './host.js';
+export { SysError } from './native.js';
+export { makedev, mknod, splitDev } from './node.js';
+export { lgetxattr, llistxattr, lsetxattr } from './xattr.js';
