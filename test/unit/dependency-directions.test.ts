@@ -12,7 +12,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   transports: ['oci-image', 'archive', 'registry', 'storage'],
   runtime: ['oci-image', 'archive', 'storage', 'sys'],
   builder: ['oci-image', 'archive', 'storage', 'runtime', 'registry', 'transports', 'sys'],
-  'cli-kit': ['oci-image'],
+  // cli-kit holds what the three CLIs share, commands like login included; skiff-image uses it,
+  // so it stays below runtime and builder.
+  'cli-kit': ['oci-image', 'registry', 'transports'],
 };
 // Apps may use any package, but skiff-image stays a registry/transport tool.
 const APP_FORBIDDEN: Record<string, readonly string[]> = {
