@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { ErrorCode, SkiffError } from '@skiff/oci-image';
+import { containersStorageTransport } from './containers-storage.js';
 import { DirDestination, DirSource } from './dir.js';
 import { dockerTransport } from './docker.js';
 import { DockerArchiveDestination, DockerArchiveSource } from './docker-archive.js';
@@ -63,6 +64,7 @@ export function registerBuiltinTransports(): void {
     dockerArchiveTransport,
     dirTransport,
     dockerTransport,
+    containersStorageTransport,
   ]) {
     registerTransport(t);
   }

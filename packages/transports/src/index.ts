@@ -9,6 +9,12 @@ export {
   ociTransport,
 } from './builtin.js';
 export {
+  containersStorageTransport,
+  parseStorageName,
+  StorageImageDestination,
+  StorageImageSource,
+} from './containers-storage.js';
+export {
   type CopyEvent,
   type CopyOptions,
   type CopyResult,
@@ -33,6 +39,7 @@ export {
   openSource,
   parseImageName,
   registerTransport,
+  type StorageSpec,
   type Transport,
 } from './name.js';
 export { OciLayoutDestination, OciLayoutSource, REF_NAME_ANNOTATION } from './oci-layout.js';

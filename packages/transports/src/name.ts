@@ -6,6 +6,15 @@ import {
   type Reference,
   SkiffError,
 } from '@skiff/oci-image';
+import type { StorageDriver, Store, StoreEvent, StoreOptions } from '@skiff/storage';
+
+/** `containers-storage:[driver@root+runroot:options]`: which store to use. */
+export interface StorageSpec {
+  readonly driver?: StorageDriver;
+  readonly root?: string;
+  readonly runroot?: string;
+  readonly options?: string[];
+}
 
 /** A parsed `transport:details` image name. Which fields are set depends on the transport. */
 export interface ImageName {
@@ -19,6 +28,12 @@ export interface ImageName {
   readonly reference?: Reference;
   /** `docker-archive:PATH:@N`: the N-th image of manifest.json. */
   readonly index?: number;
+  /** `containers-storage:[...]`: the store named in brackets. */
+  readonly storage?: StorageSpec;
+  /** `containers-storage:`: the image as written (name, short name or id prefix) to look up. */
+  readonly image?: string;
+  /** `containers-storage:@ID` / `NAME@ID`: an image id (or prefix). */
+  readonly imageId?: string;
   /** The name as the user wrote it, with its transport, for messages. */
   readonly text: string;
 }
@@ -49,6 +64,13 @@ export interface OpenOptions {
   registriesConf?: string;
   /** Environment for auth files, helpers and certs.d (default process.env). */
   env?: NodeJS.ProcessEnv;
+  // ---- containers-storage: options, as podman's --root/--runroot/--storage-driver ----
+  /** An open store to use (not closed by the transport). */
+  store?: Store;
+  /** Store options overriding defaultStoreOptions() (root, runroot, driver). */
+  storeOptions?: Partial<StoreOptions>;
+  /** Progress of layer extraction into the store. */
+  storageEvents?: (e: StoreEvent) => void;
 }
 
 /** A transport plugs parsing and opening of one `name:` prefix into Skiff. */
