@@ -6,10 +6,11 @@ cd "$(dirname "$0")/.."
 
 # Runtime: runc, conmon, netavark, uidmap, slirp4netns, fuse-overlayfs, zstd.
 # Tests and interop: busybox-static (test images), docker-registry, skopeo, podman, buildah,
-# apache2-utils (htpasswd), hyperfine (benchmarks).
+# apache2-utils (htpasswd), hyperfine and time (benchmarks); g++/make/python3 build better-sqlite3.
 DEBIAN_PACKAGES=(
   runc conmon netavark aardvark-dns uidmap slirp4netns fuse-overlayfs zstd
-  busybox-static docker-registry skopeo podman buildah apache2-utils hyperfine
+  busybox-static docker-registry skopeo podman buildah apache2-utils hyperfine time
+  g++ make python3
 )
 
 missing=()
@@ -33,5 +34,8 @@ if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
   npm install -g --silent "pnpm@$PNPM_VERSION"
 fi
 
+# better-sqlite3 compiles from source; point node-gyp at the headers Node ships in /usr/include
+# instead of letting it download them (there is no internet here).
+if [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
 pnpm install --frozen-lockfile --reporter=append-only
 pnpm turbo run build --output-logs=errors-only
