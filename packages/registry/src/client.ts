@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
 import {
   ErrorCode,
   isSchema1MediaType,
@@ -7,7 +8,10 @@ import {
   parseDigest,
   SkiffError,
 } from '@skiff/oci-image';
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent as AgentType, Dispatcher } from 'undici';
+// The Agent alone, not undici's index (see http.ts).
+// @ts-expect-error undici ships no types for its internal modules
+import AgentImpl from 'undici/lib/dispatcher/agent.js';
 import { type CredentialOptions, type Credentials, getCredentials } from './credentials.js';
 import {
   parseErrorBody,
@@ -104,6 +108,11 @@ export interface PutBlobOptions {
   size?: number;
   /** Try a cross-repository mount from this repository first. */
   mountFrom?: string;
+  /**
+   * The stream itself fails unless its bytes have `digest` and `size` (a VerifyingStream), so
+   * it is not hashed again here.
+   */
+  streamVerifiesDigest?: boolean;
   signal?: AbortSignal;
 }
 
@@ -186,6 +195,84 @@ export function mergeScopes(...lists: readonly string[][]): string[] {
   return [...byResource.entries()]
     .map(([resource, actions]) => `${resource}:${[...actions].sort().join(',')}`)
     .sort();
+}
+
+const Agent = AgentImpl as typeof AgentType;
+
+// undici parses HTTP with a WebAssembly llhttp. V8 recompiles its hot functions with TurboFan in
+// the background, and Node waits for that at exit: a quarter second added to every short command
+// (inspect, list-tags). A higher tier-up budget leaves that to long transfers, where it pays.
+setFlagsFromString('--wasm-tiering-budget=100000000');
+
+/** Bytes an upload reads ahead of what the registry has taken. */
+const READ_AHEAD = 2 * 1024 * 1024;
+
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
+/**
+ * Reads a stream piece by piece as it emits them. Unlike the async iterator, which joins
+ * everything buffered into one new Buffer on each read, it passes pieces on without copying.
+ */
+function pieceReader(
+  stream: Readable,
+  highWater: number,
+): { next(): Promise<Buffer | undefined>; destroy(): void } {
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let ended = false;
+  let failure: { err: unknown } | undefined;
+  let waiter: (() => void) | undefined;
+  const wake = () => {
+    const w = waiter;
+    waiter = undefined;
+    w?.();
+  };
+  // The stream may have failed or ended before anyone listened (a tiny blob whose digest check
+  // failed while the upload was being opened).
+  if (stream.errored) failure = { err: stream.errored };
+  else if (stream.readableEnded) ended = true;
+  else if (stream.destroyed) failure = { err: prematureClose() };
+  stream.on('data', (c: Buffer | string) => {
+    const b = typeof c === 'string' ? Buffer.from(c) : c;
+    queue.push(b);
+    queued += b.length;
+    if (queued >= highWater) stream.pause();
+    wake();
+  });
+  stream.once('end', () => {
+    ended = true;
+    wake();
+  });
+  stream.once('error', (err) => {
+    failure ??= { err };
+    wake();
+  });
+  stream.once('close', () => {
+    if (!ended) failure ??= { err: prematureClose() };
+    wake();
+  });
+  return {
+    async next() {
+      for (;;) {
+        const b = queue.shift();
+        if (b) {
+          queued -= b.length;
+          if (queued < highWater && stream.isPaused() && !ended) stream.resume();
+          return b;
+        }
+        if (failure) throw failure.err;
+        if (ended) return undefined;
+        await new Promise<void>((resolve) => {
+          waiter = resolve;
+        });
+      }
+    },
+    destroy() {
+      stream.destroy();
+    },
+  };
 }
 
 /**
@@ -439,7 +526,13 @@ export class RegistryClient {
    */
   private async send(
     op: Operation,
-    req: { method: string; url: string; headers?: Record<string, string>; body?: RequestBody },
+    req: {
+      method: string;
+      url: string;
+      headers?: Record<string, string>;
+      /** A body, or a function making the body of each attempt (for streamed bodies). */
+      body?: RequestBody | (() => RequestBody | Promise<RequestBody>);
+    },
   ): Promise<HttpResponse> {
     await this.ping(op.signal);
     const dispatcher = await this.getDispatcher();
@@ -458,7 +551,8 @@ export class RegistryClient {
             const authz = await this.authorization(req.url, scopes, op, forceToken);
             forceToken = false;
             if (authz) headers.authorization = authz;
-            return { method: req.method, url: req.url, headers, body: req.body, signal: op.signal };
+            const body = typeof req.body === 'function' ? await req.body() : req.body;
+            return { method: req.method, url: req.url, headers, body, signal: op.signal };
           },
           this.policy,
           (info) => this.options.onRetry?.({ operation: op.operation, ...info }),
@@ -943,8 +1037,10 @@ export class RegistryClient {
 
   /**
    * Uploads a blob from a stream: POST, then either one monolithic PUT (blob fits one chunk)
-   * or PATCH chunks followed by PUT ?digest=. Each chunk is buffered so that it can be re-sent
-   * on a retryable failure; memory stays bounded by `chunkSize`. With `mountFrom` a
+   * or PATCH chunks followed by PUT ?digest=. With a known size each PATCH starts at the
+   * chunk's first byte and streams the rest as the source yields it; every chunk's bytes are
+   * kept (as pieces, never joined) until the registry accepted them, so that a retryable
+   * failure re-sends the chunk; memory stays bounded by `chunkSize`. With `mountFrom` a
    * cross-repository mount is tried first and the stream is not read when it succeeds.
    */
   async putBlob(repo: string, stream: Readable, opts: PutBlobOptions = {}): Promise<PutBlobResult> {
@@ -961,8 +1057,9 @@ export class RegistryClient {
     }
     let location = started.location;
     const algorithm = opts.digest?.startsWith('sha512:') ? 'sha512' : 'sha256';
-    const hash = createHash(algorithm);
-    let offset = 0;
+    // A stream that verifies itself against opts.digest need not be hashed a second time.
+    const hash = opts.digest && opts.streamVerifiesDigest ? undefined : createHash(algorithm);
+    const expectedSize = opts.size !== undefined && opts.size >= 0 ? opts.size : undefined;
     const op: Operation = {
       operation: 'upload blob',
       repo,
@@ -970,7 +1067,130 @@ export class RegistryClient {
       scopes: [pullPush(repo)],
       signal,
     };
-    const finish = async (digest: string, last: Buffer | undefined) => {
+    const source = pieceReader(stream, READ_AHEAD);
+    let read = 0;
+    let carry: Buffer | undefined;
+    let ended = false;
+    /** The next piece of at most `limit` bytes, or undefined at the end of the stream. */
+    const nextPiece = async (limit: number): Promise<Buffer | undefined> => {
+      let b = carry;
+      carry = undefined;
+      if (!b) {
+        if (ended) return undefined;
+        if (signal?.aborted) throw abortedError(signal.reason);
+        b = await source.next();
+        if (!b) {
+          ended = true;
+          return undefined;
+        }
+        read += b.length;
+        hash?.update(b);
+        if (expectedSize !== undefined && read > expectedSize) {
+          throw this.error(op, {
+            code: ErrorCode.SizeMismatch,
+            message: `upload blob ${this.registry}/${repo}: stream has more than the expected ${expectedSize} bytes`,
+          });
+        }
+      }
+      if (b.length > limit) {
+        carry = b.subarray(limit);
+        return b.subarray(0, limit);
+      }
+      return b;
+    };
+    /** Reads pieces until `limit` bytes or the end of the stream. */
+    const readPieces = async (limit: number): Promise<{ pieces: Buffer[]; bytes: number }> => {
+      const pieces: Buffer[] = [];
+      let bytes = 0;
+      while (bytes < limit) {
+        const b = await nextPiece(limit - bytes);
+        if (!b) break;
+        pieces.push(b);
+        bytes += b.length;
+      }
+      return { pieces, bytes };
+    };
+    let offset = 0;
+    let sentChunks = 0;
+    const patch = async (
+      length: number,
+      body: RequestBody | (() => RequestBody | Promise<RequestBody>),
+    ) => {
+      const res = await this.send(op, {
+        method: 'PATCH',
+        url: location,
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-length': String(length),
+          'content-range': `${offset}-${offset + length - 1}`,
+        },
+        body,
+      });
+      if (res.statusCode !== 202 && res.statusCode !== 204) return this.fail(op, res);
+      await res.body.dump().catch(() => {});
+      const next = headerValue(res.headers.location);
+      if (next) location = new URL(next, location).toString();
+      offset += length;
+      sentChunks++;
+    };
+    /** One PATCH of exactly `length` bytes whose body follows the source as it is read. */
+    const streamChunk = async (length: number) => {
+      const pieces: Buffer[] = [];
+      let have = 0;
+      let done = false;
+      let failure: { err: unknown } | undefined;
+      let wake: (() => void) | undefined;
+      const filled = (async () => {
+        try {
+          while (have < length) {
+            const b = await nextPiece(length - have);
+            if (!b) {
+              throw this.error(op, {
+                code: ErrorCode.SizeMismatch,
+                message: `upload blob ${this.registry}/${repo}: stream had ${read} bytes, expected ${expectedSize}`,
+              });
+            }
+            pieces.push(b);
+            have += b.length;
+            wake?.();
+          }
+        } catch (err) {
+          failure = { err };
+          throw err;
+        } finally {
+          done = true;
+          wake?.();
+        }
+      })();
+      filled.catch(() => {});
+      async function* live(): AsyncGenerator<Buffer> {
+        for (let i = 0; ; i++) {
+          while (i >= pieces.length) {
+            if (failure) throw failure.err;
+            if (done) return;
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+            });
+            wake = undefined;
+          }
+          yield pieces[i]!;
+        }
+      }
+      let attempts = 0;
+      try {
+        await patch(length, async () => {
+          if (attempts++ === 0) return live();
+          await filled;
+          return pieces;
+        });
+      } catch (err) {
+        // The source's own failure (a digest mismatch, a short stream) is the one to report.
+        await filled;
+        throw err;
+      }
+      await filled;
+    };
+    const finish = async (digest: string, last: Buffer[] | undefined, lastBytes: number) => {
       const u = new URL(location);
       u.searchParams.set('digest', digest);
       const res = await this.send(op, {
@@ -978,7 +1198,7 @@ export class RegistryClient {
         url: u.toString(),
         headers: {
           'content-type': 'application/octet-stream',
-          'content-length': String(last?.length ?? 0),
+          'content-length': String(lastBytes),
         },
         body: last ?? new Uint8Array(0),
       });
@@ -994,53 +1214,45 @@ export class RegistryClient {
       }
     };
     try {
-      let pending: Buffer[] = [];
-      let pendingBytes = 0;
-      let sentChunks = 0;
-      const patch = async (chunk: Buffer) => {
-        const res = await this.send(op, {
-          method: 'PATCH',
-          url: location,
-          headers: {
-            'content-type': 'application/octet-stream',
-            'content-length': String(chunk.length),
-            'content-range': `${offset}-${offset + chunk.length - 1}`,
-          },
-          body: chunk,
-        });
-        if (res.statusCode !== 202 && res.statusCode !== 204) return this.fail(op, res);
-        await res.body.dump().catch(() => {});
-        const next = headerValue(res.headers.location);
-        if (next) location = new URL(next, location).toString();
-        offset += chunk.length;
-        sentChunks++;
-      };
-      for await (const c of stream) {
-        if (signal?.aborted) throw abortedError(signal.reason);
-        const b = typeof c === 'string' ? Buffer.from(c) : (c as Buffer);
-        hash.update(b);
-        pending.push(b);
-        pendingBytes += b.length;
-        if (opts.size !== undefined && opts.size >= 0 && offset + pendingBytes > opts.size) {
+      let rest: { pieces: Buffer[]; bytes: number } = { pieces: [], bytes: 0 };
+      if (expectedSize !== undefined && expectedSize > this.chunkSize) {
+        while (offset < expectedSize) await streamChunk(Math.min(this.chunkSize, expectedSize - offset));
+        if (await nextPiece(1)) {
           throw this.error(op, {
             code: ErrorCode.SizeMismatch,
-            message: `upload blob ${this.registry}/${repo}: stream has more than the expected ${opts.size} bytes`,
+            message: `upload blob ${this.registry}/${repo}: stream has more than the expected ${expectedSize} bytes`,
           });
         }
-        while (pendingBytes >= this.chunkSize) {
-          const all = Buffer.concat(pending);
-          const chunk = all.subarray(0, this.chunkSize);
-          pending = [all.subarray(this.chunkSize)];
-          pendingBytes = pending[0]!.length;
-          await patch(chunk);
+      } else {
+        for (;;) {
+          const chunk = await readPieces(this.chunkSize);
+          if (chunk.bytes < this.chunkSize || (expectedSize !== undefined && read >= expectedSize)) {
+            // The end (or all the expected bytes): make sure nothing follows.
+            if (chunk.bytes === this.chunkSize && (await nextPiece(1))) {
+              throw this.error(op, {
+                code: ErrorCode.SizeMismatch,
+                message: `upload blob ${this.registry}/${repo}: stream has more than the expected ${expectedSize} bytes`,
+              });
+            }
+            rest = chunk;
+            break;
+          }
+          // A full chunk and maybe more: look ahead one piece to know whether this is the last.
+          const more = await nextPiece(this.chunkSize);
+          if (!more) {
+            rest = chunk;
+            break;
+          }
+          carry = more;
+          await patch(chunk.bytes, chunk.pieces);
         }
       }
-      const total = offset + pendingBytes;
-      const digest = `${algorithm}:${hash.digest('hex')}`;
-      if (opts.size !== undefined && opts.size >= 0 && total !== opts.size) {
+      const total = offset + rest.bytes;
+      const digest = hash ? `${algorithm}:${hash.digest('hex')}` : opts.digest!;
+      if (expectedSize !== undefined && total !== expectedSize) {
         throw this.error(op, {
           code: ErrorCode.SizeMismatch,
-          message: `upload blob ${this.registry}/${repo}: stream had ${total} bytes, expected ${opts.size}`,
+          message: `upload blob ${this.registry}/${repo}: stream had ${total} bytes, expected ${expectedSize}`,
         });
       }
       if (opts.digest && opts.digest !== digest) {
@@ -1049,17 +1261,17 @@ export class RegistryClient {
           message: `upload blob ${this.registry}/${repo}: stream has digest ${digest}, expected ${opts.digest}`,
         });
       }
-      const rest = pendingBytes > 0 ? Buffer.concat(pending) : undefined;
       if (sentChunks === 0) {
         // Everything fits one chunk: a monolithic PUT.
-        await finish(digest, rest);
+        await finish(digest, rest.bytes > 0 ? rest.pieces : undefined, rest.bytes);
       } else {
-        if (rest) await patch(rest);
-        await finish(digest, undefined);
+        if (rest.bytes > 0) await patch(rest.bytes, rest.pieces);
+        await finish(digest, undefined, 0);
       }
       return { digest, size: total, mounted: false };
     } catch (err) {
       await this.cancelUpload(location, repo);
+      if (!ended) source.destroy();
       if (err instanceof SkiffError) throw err;
       if (signal?.aborted || isAbortError(err)) throw abortedError(err);
       throw this.error(op, {

@@ -1,6 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, SkiffError } from '@skiff/oci-image';
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
+// Only the parts of undici the client uses: its index also loads fetch, WebSocket, caches and
+// mocks, which cost a short command (inspect, list-tags) more start-up time than its requests.
+// @ts-expect-error undici ships no types for its internal modules
+import requestImpl from 'undici/lib/api/api-request.js';
 import { isRetryableStatus } from './errors.js';
 import { headerValue, parseRetryAfter } from './headers.js';
 
@@ -20,18 +24,35 @@ export const defaultRetryPolicy: RetryPolicy = {
   maxRetryDelay: 60_000,
 };
 
-export type RequestBody = string | Uint8Array | null | undefined;
+/**
+ * A request body. Pieces (an array of buffers) are sent one after another without joining them;
+ * an async iterable streams and can be sent only once, so it is given only by a request builder
+ * that makes a fresh body for each attempt.
+ */
+export type RequestBody =
+  | string
+  | Uint8Array
+  | readonly Uint8Array[]
+  | AsyncIterable<Uint8Array>
+  | null
+  | undefined;
 
 export interface HttpRequest {
   method: string;
   url: string;
   headers?: Record<string, string>;
-  /** Only replayable bodies: a request may be sent more than once. */
+  /** Replayable bodies only, unless the request is built anew for each attempt. */
   body?: RequestBody;
   signal?: AbortSignal | undefined;
 }
 
 export type HttpResponse = Dispatcher.ResponseData;
+
+/** undici's `Dispatcher.prototype.request`, which its index would otherwise attach. */
+const dispatchRequest = requestImpl as (
+  this: Dispatcher,
+  opts: Dispatcher.RequestOptions,
+) => Promise<HttpResponse>;
 
 const RETRYABLE_CODES = new Set([
   'ECONNRESET',
@@ -109,11 +130,13 @@ export async function wait(ms: number, signal?: AbortSignal): Promise<void> {
 /** One HTTP exchange; the caller consumes or dumps the body. */
 export async function sendOnce(dispatcher: Dispatcher, req: HttpRequest): Promise<HttpResponse> {
   try {
-    return await request(req.url, {
+    const url = new URL(req.url);
+    return await dispatchRequest.call(dispatcher, {
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
       method: req.method as Dispatcher.HttpMethod,
       headers: req.headers ?? {},
-      body: req.body ?? null,
-      dispatcher,
+      body: (req.body ?? null) as Dispatcher.RequestOptions['body'],
       ...(req.signal ? { signal: req.signal } : {}),
     });
   } catch (err) {

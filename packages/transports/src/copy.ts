@@ -1,4 +1,4 @@
-import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline, Readable, type Transform, type TransformCallback } from 'node:stream';
 import { compressStream, decompressStream } from '@skiff/archive';
 import {
   type BlobInfo,
@@ -7,6 +7,7 @@ import {
   type Descriptor,
   digestOf,
   ErrorCode,
+  type ExpectedBlob,
   hostPlatform,
   type ImageDestination,
   type ImageManifestDoc,
@@ -27,6 +28,7 @@ import {
   SkiffError,
   selectPlatformManifest,
   serializeJson,
+  VerifyingStream,
   verifyingStream,
 } from '@skiff/oci-image';
 import { abortError } from './fsutil.js';
@@ -123,24 +125,48 @@ export async function readBlobFully(
   return new Uint8Array(Buffer.concat(chunks));
 }
 
-/** A pass-through stream reporting progress. */
-function progressStream(ctx: Ctx, digest: string, size: number): Transform {
-  let bytes = 0;
-  let reported = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      bytes += chunk.length;
-      if (bytes - reported >= PROGRESS_STEP) {
-        reported = bytes;
-        ctx.emit({ type: 'blob-progress', digest, bytes, size });
+/**
+ * Verifies a blob and reports progress in one pass-through stage. Being a VerifyingStream, it
+ * lets a destination skip hashing the bytes a second time.
+ */
+class ProgressVerifyingStream extends VerifyingStream {
+  private reported = 0;
+
+  constructor(
+    expected: ExpectedBlob,
+    what: string,
+    private readonly ctx: Ctx,
+    private readonly blobDigest: string,
+    private readonly blobSize: number,
+  ) {
+    super(expected, what);
+  }
+
+  override _transform(chunk: Buffer, enc: BufferEncoding, cb: TransformCallback): void {
+    super._transform(chunk, enc, (err, data) => {
+      if (!err && this.bytes - this.reported >= PROGRESS_STEP) {
+        this.reported = this.bytes;
+        this.progress();
       }
-      cb(null, chunk);
-    },
-    flush(cb) {
-      if (bytes !== reported) ctx.emit({ type: 'blob-progress', digest, bytes, size });
-      cb();
-    },
-  });
+      cb(err, data);
+    });
+  }
+
+  override _flush(cb: TransformCallback): void {
+    super._flush((err, data) => {
+      if (!err && this.bytes !== this.reported) this.progress();
+      cb(err, data);
+    });
+  }
+
+  private progress(): void {
+    this.ctx.emit({
+      type: 'blob-progress',
+      digest: this.blobDigest,
+      bytes: this.bytes,
+      size: this.blobSize,
+    });
+  }
 }
 
 /** Joins streams; an error anywhere destroys all of them and surfaces on the last. */
@@ -289,8 +315,7 @@ async function transferLayer(ctx: Ctx, doc: ImageManifestDoc, plan: LayerPlan): 
   const { stream: raw } = await src.getBlob(srcInfo, signal);
   let stream = chain(
     raw,
-    verifyingStream({ digest: d.digest, size: d.size }, where),
-    progressStream(ctx, d.digest, d.size),
+    new ProgressVerifyingStream({ digest: d.digest, size: d.size }, where, ctx, d.digest, d.size),
   );
   let expected: BlobInfo = srcInfo;
   if (plan.op !== 'copy') {

@@ -15,6 +15,7 @@ import {
   type RawManifest,
   type Reference,
   SkiffError,
+  VerifyingStream,
 } from '@skiff/oci-image';
 import {
   type Endpoint,
@@ -139,6 +140,16 @@ function newClient(ep: Endpoint, conf: RegistriesConf, opts: OpenOptions): Regis
     ...(opts.retryTimes !== undefined ? { retryTimes: opts.retryTimes } : {}),
     ...(opts.retryDelay !== undefined ? { retryDelay: opts.retryDelay } : {}),
   });
+}
+
+/** True when the stream fails on its own unless its bytes have the blob's digest. */
+function verifiesItself(stream: Readable, info: BlobInfo): boolean {
+  return (
+    stream instanceof VerifyingStream &&
+    info.digest !== '' &&
+    stream.expected.digest === info.digest &&
+    (info.size < 0 || stream.expected.size === info.size)
+  );
 }
 
 function isAbort(err: unknown, signal?: AbortSignal): boolean {
@@ -323,6 +334,7 @@ export class DockerDestination implements ImageDestination {
     const res = await this.client.putBlob(this.endpoint.repository, stream, {
       ...(info.digest ? { digest: info.digest } : {}),
       ...(info.size >= 0 ? { size: info.size } : {}),
+      ...(verifiesItself(stream, info) ? { streamVerifiesDigest: true } : {}),
       ...(signal ? { signal } : {}),
     });
     return {

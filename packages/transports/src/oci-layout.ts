@@ -1,7 +1,8 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   type BlobInfo,
   type Descriptor,
@@ -15,12 +16,14 @@ import {
   type RawManifest,
   SkiffError,
   serializeJson,
+  VerifyingStream,
 } from '@skiff/oci-image';
 import {
   exists,
   readSmallFile,
   regularFileSize,
   storeBlobFile,
+  tempName,
   throwIfAborted,
   writeFileAtomic,
 } from './fsutil.js';
@@ -139,7 +142,7 @@ export class OciLayoutSource implements ImageSource {
         `blob ${info.digest} not found in ${this.reference}`,
       );
     }
-    return { stream: createReadStream(p, { signal }), size };
+    return { stream: createReadStream(p, { signal, highWaterMark: 1 << 20 }), size };
   }
 
   private closed = false;
@@ -251,6 +254,17 @@ export class OciLayoutDestination implements ImageDestination {
     const preexisting = info.digest
       ? (await regularFileSize(blobPath(this.root, info.digest))) !== undefined
       : false;
+    if (
+      stream instanceof VerifyingStream &&
+      info.digest &&
+      stream.expected.digest === info.digest &&
+      (info.size < 0 || stream.expected.size === info.size)
+    ) {
+      // The stream verifies digest and size itself: write it without hashing it again.
+      const size = await this.storeVerified(stream, blobPath(this.root, info.digest), signal);
+      if (!preexisting) this.written.add(info.digest);
+      return { ...info, size };
+    }
     const stored = await storeBlobFile(
       path.join(this.root, 'blobs'),
       stream,
@@ -261,6 +275,25 @@ export class OciLayoutDestination implements ImageDestination {
     );
     if (!preexisting) this.written.add(stored.digest);
     return { ...info, digest: stored.digest, size: stored.size };
+  }
+
+  /** Exclusive temp file, written from a self-verifying stream, renamed into place. */
+  private async storeVerified(
+    stream: VerifyingStream,
+    target: string,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    const tmp = path.join(this.root, 'blobs', tempName('blob'));
+    try {
+      await pipeline(stream, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }), { signal });
+      stream.digest(); // throws unless the stream ended verified
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      await fs.rename(tmp, target);
+      return stream.bytes;
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
   }
 
   async putManifest(
