@@ -44,14 +44,18 @@ export interface ImageSource {
   close(): Promise<void>;
 }
 
-/** How a destination wants layer blobs: as the source has them, or uncompressed tar. */
-export type LayerFormatPreference = 'preserve' | 'uncompressed';
+/**
+ * How a destination wants layer blobs: as the source has them, uncompressed tar
+ * (docker-archive), or compressed, i.e. uncompressed layers gzipped on the way (oci:, registries,
+ * as skopeo does).
+ */
+export type LayerFormatPreference = 'preserve' | 'uncompressed' | 'compressed';
 
 export interface ImageDestination {
   readonly reference: string;
   /** Manifest media types this destination can store, preferred first. */
   supportedManifestMediaTypes(): readonly string[];
-  /** Whether layers must be stored uncompressed (docker-archive) or may stay as they are. */
+  /** Whether layers must be stored uncompressed, compressed, or may stay as they are. */
   readonly layerFormat: LayerFormatPreference;
   /** Whether this destination can store an index / manifest list with its instances. */
   readonly acceptsIndex: boolean;

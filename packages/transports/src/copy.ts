@@ -402,6 +402,11 @@ async function copySingleImage(
       );
       return { index, desc, diffId, op: 'decompress' };
     }
+    // skopeo compresses uncompressed layers (docker-archive's, say) for destinations that
+    // want them compressed, unless digests must be preserved; then they travel as they are.
+    if (dst.layerFormat === 'compressed' && comp === 'none' && !opts.preserveDigests) {
+      return { index, desc, diffId, op: 'recompress', to: opts.compressionFormat ?? 'gzip' };
+    }
     if (
       dst.layerFormat !== 'uncompressed' &&
       opts.compressionFormat &&

@@ -251,7 +251,7 @@ export class DockerSource implements ImageSource {
  * a copy that fails before it leaves no tag (uploaded blobs may stay, as with skopeo).
  */
 export class DockerDestination implements ImageDestination {
-  readonly layerFormat = 'preserve' as const;
+  readonly layerFormat = 'compressed' as const;
   readonly acceptsIndex = true;
   private closed = false;
   /** The digest of the top-level manifest once it was pushed. */

@@ -187,7 +187,7 @@ async function reachableBlobs(root: string): Promise<Set<string>> {
  * invisible until referenced); index.json changes atomically at commit.
  */
 export class OciLayoutDestination implements ImageDestination {
-  readonly layerFormat = 'preserve' as const;
+  readonly layerFormat = 'compressed' as const;
   readonly acceptsIndex = true;
   private top: Descriptor | undefined;
   private readonly written = new Set<string>();
