@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README set-up command 1: installs everything, puts the Skiff CLIs on PATH, and runs the main
-# job: builds the local busybox base image, copies it between formats and inspects it.
+# job: builds the local busybox base image, copies it between formats, inspects it, pulls it
+# into the local store with skiff and lists it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
@@ -31,3 +32,9 @@ skiff-image inspect "oci-archive:$DEMO/busybox-oci.tar:latest"
 echo
 echo "== skiff-image inspect --format '{{.Digest}} {{.Os}}/{{.Architecture}}' oci:$DEMO/busybox:latest"
 skiff-image inspect --format '{{.Digest}} {{.Os}}/{{.Architecture}}' "oci:$DEMO/busybox:latest"
+echo
+echo "== skiff pull oci:$DEMO/busybox:latest (into the default store)"
+skiff pull "oci:$DEMO/busybox:latest"
+echo
+echo "== skiff images"
+skiff images
