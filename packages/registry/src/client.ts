@@ -1216,7 +1216,8 @@ export class RegistryClient {
     try {
       let rest: { pieces: Buffer[]; bytes: number } = { pieces: [], bytes: 0 };
       if (expectedSize !== undefined && expectedSize > this.chunkSize) {
-        while (offset < expectedSize) await streamChunk(Math.min(this.chunkSize, expectedSize - offset));
+        while (offset < expectedSize)
+          await streamChunk(Math.min(this.chunkSize, expectedSize - offset));
         if (await nextPiece(1)) {
           throw this.error(op, {
             code: ErrorCode.SizeMismatch,
@@ -1226,7 +1227,10 @@ export class RegistryClient {
       } else {
         for (;;) {
           const chunk = await readPieces(this.chunkSize);
-          if (chunk.bytes < this.chunkSize || (expectedSize !== undefined && read >= expectedSize)) {
+          if (
+            chunk.bytes < this.chunkSize ||
+            (expectedSize !== undefined && read >= expectedSize)
+          ) {
             // The end (or all the expected bytes): make sure nothing follows.
             if (chunk.bytes === this.chunkSize && (await nextPiece(1))) {
               throw this.error(op, {
