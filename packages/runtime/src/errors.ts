@@ -1,0 +1,19 @@
+/** Error codes of @skiff/runtime (SkiffError codes; the CLI maps them to exit codes). */
+export const RuntimeErrorCode = {
+  UserNotFound: 'E_USER_NOT_FOUND',
+  UnsafePath: 'E_UNSAFE_PATH',
+  InvalidOption: 'E_INVALID_OPTION',
+  NoCommand: 'E_NO_COMMAND',
+  /** The OCI runtime (runc/crun) failed; the message carries its error. */
+  OciRuntime: 'E_OCI_RUNTIME',
+  /** The OCI runtime or conmon binary is missing. */
+  RuntimeNotFound: 'E_RUNTIME_NOT_FOUND',
+  /** The operation needs another state (e.g. start of a running container). */
+  ContainerState: 'E_CONTAINER_STATE',
+  /** rm of a running container without force. */
+  ContainerRunning: 'E_CONTAINER_RUNNING',
+  Timeout: 'E_TIMEOUT',
+  /** The container's command could not be run (podman exit 126/127). */
+  CannotInvoke: 'E_CANNOT_INVOKE',
+  CommandNotFound: 'E_COMMAND_NOT_FOUND',
+} as const;
