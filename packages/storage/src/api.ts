@@ -57,6 +57,16 @@ export interface StoreWriter {
    */
   ensureLayer(input: LayerInput, signal?: AbortSignal): Promise<LayerInfo>;
   /**
+   * ensureLayer for several layers, `concurrency` extracting at once, with one file-system
+   * flush for the batch and every extracted layer marked ready in one transaction. On failure
+   * nothing this call extracted is kept. Returns the layers in input order.
+   */
+  ensureLayers(
+    inputs: readonly LayerInput[],
+    signal?: AbortSignal,
+    concurrency?: number,
+  ): Promise<LayerInfo[]>;
+  /**
    * Writes the image row last, in one transaction, after checking that every layer of the
    * config's rootfs chain is present and complete. Existing image: adds the manifest digest
    * and names. Returns the image.

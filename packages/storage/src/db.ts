@@ -69,6 +69,7 @@ function loadSqlite(): typeof Database {
 
 export function openDatabase(file: string, busyTimeoutMs: number): Db {
   const db = new (loadSqlite())(file, { timeout: busyTimeoutMs });
+  cacheStatements(db);
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
@@ -80,6 +81,24 @@ export function openDatabase(file: string, busyTimeoutMs: number): Db {
     throw err;
   }
   return db;
+}
+
+/**
+ * Makes `db.prepare` return one compiled statement per SQL text: the store prepares its
+ * statements where it uses them, and compiling them again on every call cost more than the
+ * queries. Safe because the store only runs statements to completion (get/all/run).
+ */
+function cacheStatements(db: Db): void {
+  const cache = new Map<string, Database.Statement>();
+  const prepare = db.prepare.bind(db);
+  db.prepare = ((sql: string) => {
+    let st = cache.get(sql);
+    if (!st) {
+      st = prepare(sql);
+      cache.set(sql, st);
+    }
+    return st;
+  }) as Db['prepare'];
 }
 
 function migrate(db: Db): void {

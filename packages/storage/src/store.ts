@@ -778,6 +778,7 @@ export class LocalStore implements Store {
     input: Readable,
     diffId: string,
     signal?: AbortSignal,
+    sync = true,
   ): Promise<{ tmp: string; size: number }> {
     const tmp = this.tmpPath('layer');
     try {
@@ -794,12 +795,21 @@ export class LocalStore implements Store {
           { hint: 'the image is corrupt; nothing was kept' },
         );
       }
-      if (this.options.fsync ?? true) await syncFileSystem(tmp);
+      if (sync) await this.syncLayers();
       return { tmp, size: res.size };
     } catch (err) {
       await removeTree(tmp);
       throw err;
     }
+  }
+
+  /**
+   * Flushes extracted layers (syncfs of the store's file system) before they are marked ready,
+   * so that a crash never leaves a ready layer with lost content. Spawning `sync -f` is the
+   * expensive part: callers batch layers and flush once.
+   */
+  async syncLayers(): Promise<void> {
+    if (this.options.fsync ?? true) await syncFileSystem(path.join(this.root, 'tmp'));
   }
 
   /** Moves an extracted temp dir into place as layer `id`. */
@@ -1324,9 +1334,66 @@ class Writer implements StoreWriter {
   }
 
   async ensureLayer(input: LayerInput, signal?: AbortSignal): Promise<LayerInfo> {
+    const [layer] = await this.ensureLayers([input], signal, 1);
+    return layer!;
+  }
+
+  async ensureLayers(
+    inputs: readonly LayerInput[],
+    signal?: AbortSignal,
+    concurrency = 3,
+  ): Promise<LayerInfo[]> {
+    const ids = inputs.map((i) => chainIdOf(i.parent, i.diffId));
+    const todo = [...new Map(ids.map((id, i) => [id, inputs[i]!])).entries()];
+    const claimed: string[] = [];
+    const pending: { id: string; input: LayerInput; tmp: string; size: number }[] = [];
+    const inner = new AbortController();
+    const onAbort = () => inner.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let next = 0;
+    let failed: { err: unknown } | undefined;
+    const worker = async () => {
+      while (!failed && next < todo.length) {
+        const [id, input] = todo[next++]!;
+        try {
+          if ((await this.claimLayer(id, input, inner.signal)) === 'ready') continue;
+          claimed.push(id);
+          const done = await this.extractToTemp(id, input, inner.signal);
+          pending.push({ id, input, ...done });
+        } catch (err) {
+          if (!failed) failed = { err };
+          inner.abort(err);
+        }
+      }
+    };
+    try {
+      await Promise.all(
+        Array.from({ length: Math.max(1, Math.min(concurrency, todo.length)) }, worker),
+      );
+      if (failed) throw failed.err;
+      if (pending.length > 0) {
+        // One flush for the whole batch, then every layer becomes ready in one transaction.
+        await this.store.syncLayers();
+        throwIfAborted(signal);
+        this.placeLayers(pending);
+      }
+    } catch (err) {
+      await this.abandonLayers(claimed, pending);
+      throw err;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    return ids.map((id) => this.store.getLayer(id)!);
+  }
+
+  /** Claims layer `id` for extraction, or finds it ready (waiting while another process extracts it). */
+  private async claimLayer(
+    id: string,
+    input: LayerInput,
+    signal?: AbortSignal,
+  ): Promise<'ready' | 'claimed'> {
     const store = this.store;
     const db = store.db;
-    const id = chainIdOf(input.parent, input.diffId);
     let waited = false;
     let delay = 20;
     for (;;) {
@@ -1383,7 +1450,7 @@ class Writer implements StoreWriter {
           });
         }
         this.emit({ type: 'layer-reused', layer: id });
-        return store.getLayer(id)!;
+        return 'ready';
       }
       if (decision.kind === 'wait') {
         if (!waited) this.emit({ type: 'layer-wait', layer: id, owner: decision.pid });
@@ -1392,52 +1459,68 @@ class Writer implements StoreWriter {
         delay = Math.min(250, delay * 2);
         continue;
       }
-      return this.extractClaimed(id, input, signal);
+      return 'claimed';
     }
   }
 
-  private async extractClaimed(
+  /** Extracts a claimed layer into a temp directory (diff id checked), not yet flushed. */
+  private async extractToTemp(
     id: string,
     input: LayerInput,
     signal?: AbortSignal,
-  ): Promise<LayerInfo> {
+  ): Promise<{ tmp: string; size: number }> {
     const store = this.store;
-    try {
-      this.emit({ type: 'layer-extract-start', layer: id, diffId: input.diffId });
-      let stream: Readable;
-      if (input.blob && store.blobs.has(input.blob.digest)) {
-        stream = store.blobs.open(input.blob.digest).stream;
-      } else if (input.open) {
-        stream = await input.open();
-      } else {
-        throw new SkiffError(
-          ErrorCode.BlobUnknown,
-          `layer ${input.diffId}: its blob ${input.blob?.digest ?? '(none)'} is not in the store`,
-        );
+    this.emit({ type: 'layer-extract-start', layer: id, diffId: input.diffId });
+    let stream: Readable;
+    if (input.blob && store.blobs.has(input.blob.digest)) {
+      stream = store.blobs.open(input.blob.digest).stream;
+    } else if (input.open) {
+      stream = await input.open();
+    } else {
+      throw new SkiffError(
+        ErrorCode.BlobUnknown,
+        `layer ${input.diffId}: its blob ${input.blob?.digest ?? '(none)'} is not in the store`,
+      );
+    }
+    return store.extractLayer(stream, input.diffId, signal, false);
+  }
+
+  /** Renames flushed temp directories into place and marks the layers ready, in one transaction. */
+  private placeLayers(
+    pending: readonly { id: string; input: LayerInput; tmp: string; size: number }[],
+  ): void {
+    const store = this.store;
+    store.tx(() => {
+      for (const p of pending) {
+        const row = store.db.prepare('SELECT owner FROM layers WHERE id = ?').get(p.id) as
+          | { owner: string | null }
+          | undefined;
+        if (row?.owner !== this.id) {
+          throw new SkiffError(StorageErrorCode.Corrupt, `lost the claim on layer ${p.id}`);
+        }
       }
-      const { tmp, size } = await store.extractLayer(stream, input.diffId, signal);
-      try {
-        store.tx(() => {
-          const row = store.db.prepare('SELECT owner FROM layers WHERE id = ?').get(id) as
-            | { owner: string | null }
-            | undefined;
-          if (row?.owner !== this.id) {
-            throw new SkiffError(StorageErrorCode.Corrupt, `lost the claim on layer ${id}`);
-          }
-          store.placeLayer(tmp, id);
-          store.db
-            .prepare("UPDATE layers SET state = 'ready', owner = NULL, size = ? WHERE id = ?")
-            .run(size, id);
-        });
-      } finally {
-        await removeTree(tmp);
+      for (const p of pending) {
+        store.placeLayer(p.tmp, p.id);
+        store.db
+          .prepare("UPDATE layers SET state = 'ready', owner = NULL, size = ? WHERE id = ?")
+          .run(p.size, p.id);
       }
-      this.extracted.add(id);
-      this.emit({ type: 'layer-extract-done', layer: id, diffId: input.diffId, size });
-      return store.getLayer(id)!;
-    } catch (err) {
-      const trashed: string[] = [];
-      store.tx(() => {
+    });
+    for (const p of pending) {
+      this.extracted.add(p.id);
+      this.emit({ type: 'layer-extract-done', layer: p.id, diffId: p.input.diffId, size: p.size });
+    }
+  }
+
+  /** After a failure: forgets the layers this writer claimed but did not finish. */
+  private async abandonLayers(
+    claimed: readonly string[],
+    pending: readonly { tmp: string }[],
+  ): Promise<void> {
+    const store = this.store;
+    const trashed: string[] = pending.map((p) => p.tmp);
+    store.tx(() => {
+      for (const id of claimed) {
         const r = store.db
           .prepare("DELETE FROM layers WHERE id = ? AND state = 'extracting' AND owner = ?")
           .run(id, this.id);
@@ -1452,10 +1535,9 @@ class Writer implements StoreWriter {
         store.db
           .prepare('DELETE FROM lease_layers WHERE lease_id = ? AND layer_id = ?')
           .run(this.id, id);
-      });
-      for (const t of trashed) await removeTree(t);
-      throw err;
-    }
+      }
+    });
+    for (const t of trashed) await removeTree(t);
   }
 
   async commitImage(opts: CommitImageOptions): Promise<ImageRecord> {

@@ -403,39 +403,16 @@ export class StorageImageDestination implements ImageDestination {
     }
     const ids = chainIds(diffIds);
     // Each layer is extracted from its stored blob; layers are independent directories, so
-    // they extract in parallel regardless of order.
-    let next = 0;
-    let failed: unknown;
-    const inner = new AbortController();
-    const onAbort = () => inner.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const worker = async () => {
-      while (failed === undefined && next < doc.layers.length) {
-        const i = next++;
-        const l = doc.layers[i]!;
-        try {
-          await this.writer.ensureLayer(
-            {
-              parent: i === 0 ? undefined : ids[i - 1],
-              diffId: diffIds[i]!,
-              blob: { digest: l.digest, size: l.size, mediaType: l.mediaType },
-            },
-            inner.signal,
-          );
-        } catch (err) {
-          if (failed === undefined) failed = err;
-          inner.abort(err);
-        }
-      }
-    };
-    try {
-      await Promise.all(
-        Array.from({ length: Math.min(LAYER_CONCURRENCY, doc.layers.length) }, worker),
-      );
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
-    if (failed !== undefined) throw failed;
+    // they extract in parallel regardless of order, and are flushed to disk together.
+    await this.writer.ensureLayers(
+      doc.layers.map((l, i) => ({
+        parent: i === 0 ? undefined : ids[i - 1],
+        diffId: diffIds[i]!,
+        blob: { digest: l.digest, size: l.size, mediaType: l.mediaType },
+      })),
+      signal,
+      LAYER_CONCURRENCY,
+    );
     throwIfAborted(signal);
     const image = await this.writer.commitImage({
       manifest: this.manifest,
