@@ -4,13 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Runtime: runc, conmon, netavark, uidmap, slirp4netns, fuse-overlayfs, zstd.
+# Runtime: runc, conmon, netavark (with iptables, which it needs), uidmap, slirp4netns,
+# fuse-overlayfs, zstd.
 # Tests and interop: busybox-static (test images), docker-registry, skopeo, podman, buildah,
 # apache2-utils (htpasswd), hyperfine and time (benchmarks); g++/make/python3 build better-sqlite3.
 DEBIAN_PACKAGES=(
   runc conmon netavark aardvark-dns uidmap slirp4netns fuse-overlayfs zstd
   busybox-static docker-registry skopeo podman buildah apache2-utils hyperfine time
-  g++ make python3
+  g++ make python3 iptables
 )
 
 missing=()
