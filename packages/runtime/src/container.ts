@@ -2,20 +2,31 @@ import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ImageConfig, SkiffError } from '@skiff/oci-image';
 import type { ContainerRecord, Store } from '@skiff/storage';
-import { findBinary } from '@skiff/sys';
+import { findBinary, type SeqpacketSocket } from '@skiff/sys';
+import { connectAttachSocket, runAttachSession } from './attach-socket.js';
 import { RuntimeErrorCode } from './errors.js';
+import { startConmonExec } from './exec-session.js';
 import { hostsFile, resolvConf } from './files.js';
 import { detectHost, loadSeccompProfile } from './host.js';
 import { type LogEntry, readLog } from './logs.js';
+import type { NetworkSettings } from './network.js';
+import {
+  type ContainerNetworkState,
+  networkHostEntries,
+  setupContainerNetwork,
+  teardownContainerNetwork,
+} from './network-setup.js';
 import { findOciRuntime, ociError, run, runtimeLogError, spawnConmon } from './oci.js';
 import { parseRestart, parseSignal } from './options.js';
 import { generateSpec, mergeEnv } from './spec.js';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys, type TerminalSize, writeResize } from './tty.js';
 import type { ContainerOptions, HostInfo, RuntimeProcess, RuntimeSpec } from './types.js';
 import { readRootfsFile, resolveUser } from './user.js';
+import { removeAnonymousVolumes, resolveVolumes, volumeBinds } from './volume.js';
 
 export type { LogEntry } from './logs.js';
 
@@ -38,6 +49,8 @@ export interface ContainerState {
   mounted?: boolean;
   /** A process following the container's output (attached run): cleanup leaves --rm to it. */
   attachedBy?: { pid: number; startTime: string };
+  /** Bridge networks set up for this run (netavark); cleared by teardown. */
+  network?: ContainerNetworkState;
 }
 
 export interface Container {
@@ -84,6 +97,8 @@ export interface RuntimeConfig {
   exitCommandDelay?: number;
   host?: HostInfo;
   onEvent?: (e: RuntimeEvent) => void;
+  /** The default network's name and bridge (default `skiff`, `skiff0`). */
+  network?: NetworkSettings;
 }
 
 export interface StopOptions {
@@ -93,6 +108,8 @@ export interface StopOptions {
 
 export interface RemoveOptions {
   force?: boolean;
+  /** `rm -v`: also the container's anonymous volumes. */
+  volumes?: boolean;
 }
 
 export interface LogsOptions {
@@ -104,8 +121,14 @@ export interface LogsOptions {
 }
 
 export interface AttachOptions {
+  /** Forwarded to a container started with `interactive` (the CLI puts a tty in raw mode). */
+  stdin?: Readable;
   stdout?: Writable;
   stderr?: Writable;
+  /** podman syntax (default "ctrl-p,ctrl-q"; "" disables); looked for in stdin. */
+  detachKeys?: string;
+  /** Initial pty size of a tty container (then resize() on SIGWINCH). */
+  size?: TerminalSize;
   signal?: AbortSignal;
 }
 
@@ -114,7 +137,17 @@ export interface ExecOptions {
   env?: string[];
   user?: string;
   workdir?: string;
+  /** A pty through conmon (exec -t); stdin/stdout/stderr below carry the I/O. */
   tty?: boolean;
+  /** Keep stdin open and forward `stdin` (exec -i). */
+  interactive?: boolean;
+  /** With tty/interactive: the streams conmon's attach socket is copied to and from. */
+  stdin?: Readable;
+  stdout?: Writable;
+  stderr?: Writable;
+  detachKeys?: string;
+  /** Initial pty size with tty. */
+  size?: TerminalSize;
   detach?: boolean;
   privileged?: boolean;
   /** fds 0-2 of runc exec (default ['ignore', 'pipe', 'pipe']). */
@@ -122,7 +155,10 @@ export interface ExecOptions {
 }
 
 export interface ExecProcess {
+  /** runc exec (or, with tty/interactive, the conmon that supervises the session). */
   child: ChildProcess;
+  /** With tty: resizes the session's pty. */
+  resize?: (size: TerminalSize) => void;
   /** The exit code (126/127 when the command cannot be run / is missing). */
   exited: Promise<number>;
 }
@@ -161,6 +197,8 @@ export class ContainerRuntime {
   readonly store: Store;
   private readonly cfg: RuntimeConfig;
   private hostInfo: HostInfo | undefined;
+  /** Attach sockets connected by start({attached}) before the process ran, for attach(). */
+  private readonly earlyAttach = new Map<string, SeqpacketSocket>();
 
   constructor(cfg: RuntimeConfig) {
     this.store = cfg.store;
@@ -225,23 +263,48 @@ export class ContainerRuntime {
   ): Promise<Container> {
     const img = this.store.lookupImage(image);
     if (options.restart) parseRestart(options.restart);
+    options = resolveVolumes(this.store, options, this.parsedImageConfig(img.id));
     const config: StoredConfig = {
       options,
       imageName: opts.imageName ?? img.names[0] ?? img.id,
     };
-    const rec = await this.store.createContainer(img.id, {
-      id: randomBytes(32).toString('hex'),
-      ...(opts.name ? { name: opts.name } : {}),
-      config: config as unknown as Record<string, unknown>,
-      state: { status: 'created', restartCount: 0 } satisfies ContainerState,
-    });
+    const rec = await this.store
+      .createContainer(img.id, {
+        id: randomBytes(32).toString('hex'),
+        ...(opts.name ? { name: opts.name } : {}),
+        config: config as unknown as Record<string, unknown>,
+        state: { status: 'created', restartCount: 0 } satisfies ContainerState,
+      })
+      .catch(async (err: unknown) => {
+        // e.g. a taken name: the anonymous volumes made for it go too.
+        await removeAnonymousVolumes(this.store, options.mounts ?? []);
+        throw err;
+      });
     fs.mkdirSync(path.join(this.store.containerRunDir(rec.id), 'exits'), { recursive: true });
     this.emit('create', rec);
     return this.toContainer(rec);
   }
 
+  private parsedImageConfig(imageId: string): ImageConfig {
+    return JSON.parse(Buffer.from(this.store.imageConfig(imageId)).toString('utf8')) as ImageConfig;
+  }
+
+  /** Claims and undoes the container's network setup (once, across processes). */
+  private async teardownNetwork(id: string): Promise<void> {
+    let net: ContainerNetworkState | undefined;
+    this.store.updateContainer(id, (r) => {
+      net = (r.state as unknown as ContainerState).network;
+      return net ? { state: { ...r.state, network: undefined } } : undefined;
+    });
+    await teardownContainerNetwork(this.store, id, net);
+  }
+
   /** Writes config.json and the run files; returns the spec. The rootfs must be mounted. */
-  private prepareBundle(c: Container, rootfs: string): RuntimeSpec {
+  private prepareBundle(
+    c: Container,
+    rootfs: string,
+    net: { netnsPath?: string; state?: ContainerNetworkState } = {},
+  ): RuntimeSpec {
     const o = c.options;
     const imageConfig = JSON.parse(
       Buffer.from(this.store.imageConfig(c.imageId)).toString('utf8'),
@@ -259,6 +322,7 @@ export class ContainerRuntime {
         rootfs,
         runDir,
         seccompProfile: o.privileged ? null : loadSeccompProfile(o.seccomp),
+        ...(net.netnsPath ? { netnsPath: net.netnsPath } : {}),
       },
     );
     fs.mkdirSync(path.join(runDir, 'exits'), { recursive: true });
@@ -277,6 +341,7 @@ export class ContainerRuntime {
         name: c.name,
         addHosts: o.addHosts ?? [],
         ...(o.network === 'host' ? { hostHosts: readHost('/etc/hosts') } : {}),
+        ...networkHostEntries(net.state),
       }),
     );
     fs.writeFileSync(
@@ -287,6 +352,8 @@ export class ContainerRuntime {
         dnsSearch: o.dnsSearch ?? [],
         dnsOptions: o.dnsOptions ?? [],
         dropLoopback: o.network !== 'host',
+        networkDns: net.state?.dnsServers ?? [],
+        networkSearch: net.state?.dnsSearch ?? [],
       }),
     );
     fs.writeFileSync(path.join(runDir, 'hostname'), `${hostName}\n`);
@@ -309,12 +376,6 @@ export class ContainerRuntime {
         `container ${c.name} is already ${c.state.status}`,
       );
     }
-    if (c.options.tty || c.options.interactive) {
-      throw new SkiffError(
-        RuntimeErrorCode.InvalidOption,
-        '-t/-i are not supported yet (they need conmon attach-socket support)',
-      );
-    }
     if (c.state.status === 'stopped') {
       await this.cleanup(c.id, { noRestart: true });
       c = this.inspect(c.id);
@@ -332,11 +393,21 @@ export class ContainerRuntime {
     for (const f of [p.exitFile, path.join(p.bundle, 'exit'), path.join(p.runDir, 'oci-log')]) {
       fs.rmSync(f, { force: true });
     }
+    await this.teardownNetwork(c.id).catch(() => undefined);
     const rootfs = await this.store.mountContainer(c.id);
     let spec: RuntimeSpec;
+    let net: Awaited<ReturnType<typeof setupContainerNetwork>> = {};
     try {
-      spec = this.prepareBundle(c, rootfs);
+      const options = await volumeBinds(this.store, c.options, rootfs);
+      net = await setupContainerNetwork(
+        this.store,
+        c,
+        this.parsedImageConfig(c.imageId),
+        this.cfg.network ?? {},
+      );
+      spec = this.prepareBundle({ ...c, options }, rootfs, net);
     } catch (err) {
+      await teardownContainerNetwork(this.store, c.id, net.state).catch(() => undefined);
       await this.store.unmountContainer(c.id);
       throw err;
     }
@@ -348,6 +419,7 @@ export class ContainerRuntime {
         status: 'created',
         mounted: true,
         ociRuntime: rt,
+        network: net.state,
         stoppedByUser: false,
         attachedBy,
         exitCode: undefined,
@@ -390,6 +462,10 @@ export class ContainerRuntime {
       '--log',
       `--runtime-arg=${ociLog}`,
     ];
+    // With a tty conmon makes the console socket, gets the pty master from runc and sends
+    // stdin there (never `-i` then: a detaching client would close the pty).
+    if (c.options.tty) args.push('-t');
+    else if (c.options.interactive) args.push('-i');
     const exitCommand = this.cfg.exitCommand;
     if (exitCommand && exitCommand.length > 0) {
       args.push('--exit-command', exitCommand[0]!);
@@ -409,12 +485,19 @@ export class ContainerRuntime {
         );
       }
       pid = msg.data;
+      if (opts.attached && (c.options.tty || c.options.interactive)) {
+        // Connected before the process runs, so the first output and prompt are not lost.
+        this.earlyAttach.get(c.id)?.close();
+        this.earlyAttach.set(c.id, await connectAttachSocket(p.bundle));
+      }
       startedAt = new Date().toISOString();
       const started = await this.oci(rt, ['start', c.id]);
       if (started.code !== 0) {
         throw ociError(path.basename(rt), runtimeLogError(ociLog) ?? started.stderr);
       }
     } catch (err) {
+      this.earlyAttach.get(c.id)?.close();
+      this.earlyAttach.delete(c.id);
       await this.oci(rt, ['delete', '--force', c.id]);
       this.store.updateContainer(c.id, (r) => ({
         state: {
@@ -425,6 +508,7 @@ export class ContainerRuntime {
           exitCode: 0,
         },
       }));
+      await this.teardownNetwork(c.id).catch(() => undefined);
       await this.store.unmountContainer(c.id);
       throw err;
     }
@@ -669,6 +753,7 @@ export class ContainerRuntime {
     if (claimed) {
       if (c.state.ociRuntime) await this.oci(c.state.ociRuntime, ['delete', '--force', c.id]);
       if (c.state.mounted) await this.store.unmountContainer(c.id).catch(() => undefined);
+      await this.teardownNetwork(c.id).catch(() => undefined);
       this.emit('cleanup', rec, { exitCode: c.state.exitCode });
     }
     const attachedAlive =
@@ -676,7 +761,7 @@ export class ContainerRuntime {
       attached.pid !== process.pid &&
       processStartTime(attached.pid) === attached.startTime;
     if (c.options.autoRemove && !attachedAlive) {
-      await this.remove(c.id, { force: true }).catch((err) => {
+      await this.remove(c.id, { force: true, volumes: true }).catch((err) => {
         if ((err as SkiffError).code !== 'E_CONTAINER_NOT_FOUND') throw err;
       });
       return;
@@ -719,7 +804,9 @@ export class ContainerRuntime {
       await this.waitFor(c.id, 10_000);
     }
     if (c.state.ociRuntime) await this.oci(c.state.ociRuntime, ['delete', '--force', c.id]);
+    await this.teardownNetwork(c.id).catch(() => undefined);
     await this.store.removeContainer(c.id);
+    if (opts.volumes) await removeAnonymousVolumes(this.store, c.options.mounts ?? []);
     this.emit('remove', c);
   }
 
@@ -748,6 +835,10 @@ export class ContainerRuntime {
    */
   async attach(ref: string, opts: AttachOptions = {}): Promise<number> {
     const c = this.inspect(ref);
+    if (c.options.tty || c.options.interactive) {
+      const code = await this.attachSocket(c, opts);
+      if (code !== undefined) return code;
+    }
     const streamEnds: Promise<void>[] = [];
     for await (const e of this.logs(c.id, {
       follow: true,
@@ -764,6 +855,59 @@ export class ContainerRuntime {
     return code;
   }
 
+  /**
+   * attach() of a tty/interactive container through conmon's attach socket; undefined when
+   * the container is no longer running (the caller then replays its log).
+   */
+  private async attachSocket(c: Container, opts: AttachOptions): Promise<number | undefined> {
+    const detachKeys = parseDetachKeys(opts.detachKeys ?? DEFAULT_DETACH_KEYS);
+    let sock = this.earlyAttach.get(c.id);
+    this.earlyAttach.delete(c.id);
+    if (!sock) {
+      if (!RUNNING.has(c.state.status)) return undefined;
+      try {
+        sock = await connectAttachSocket(c.paths.bundle);
+      } catch (err) {
+        // conmon is gone (the container just exited): nothing to attach to any more.
+        if (!RUNNING.has(this.inspect(c.id).state.status)) return undefined;
+        throw err;
+      }
+    }
+    if (opts.size && c.options.tty) {
+      try {
+        writeResize(c.paths.bundle, opts.size);
+      } catch {
+        // The container may already have exited; its output still arrives.
+      }
+    }
+    const end = await runAttachSession(sock, {
+      ...(c.options.interactive && opts.stdin ? { stdin: opts.stdin } : {}),
+      ...(opts.stdout ? { stdout: opts.stdout } : {}),
+      ...(opts.stderr ? { stderr: opts.stderr } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      detachKeys,
+      closeStdinOnEnd: !c.options.tty,
+    });
+    if (end === 'detached') {
+      throw new SkiffError(RuntimeErrorCode.Detached, `detached from container ${c.name}`);
+    }
+    const code = await this.wait(c.id, opts.signal ? { signal: opts.signal } : {});
+    await this.cleanup(c.id);
+    return code;
+  }
+
+  /** Resizes a running tty container's pty (conmon's ctl FIFO). */
+  resize(ref: string, size: TerminalSize): void {
+    const c = this.inspect(ref);
+    if (!RUNNING.has(c.state.status)) {
+      throw new SkiffError(RuntimeErrorCode.ContainerState, `container ${c.name} is not running`);
+    }
+    if (!c.options.tty) {
+      throw new SkiffError(RuntimeErrorCode.InvalidOption, `container ${c.name} has no tty`);
+    }
+    writeResize(c.paths.bundle, size);
+  }
+
   async exec(ref: string, opts: ExecOptions): Promise<ExecProcess> {
     const c = this.inspect(ref);
     if (c.state.status !== 'running') {
@@ -771,14 +915,11 @@ export class ContainerRuntime {
         hint: 'start it first',
       });
     }
-    if (opts.tty) {
-      throw new SkiffError(RuntimeErrorCode.InvalidOption, 'exec -t is not supported yet');
-    }
     if (opts.command.length === 0) {
       throw new SkiffError(RuntimeErrorCode.NoCommand, 'exec needs a command');
     }
     const spec = JSON.parse(fs.readFileSync(c.paths.configPath, 'utf8')) as RuntimeSpec;
-    const proc: RuntimeProcess = { ...spec.process, args: opts.command, terminal: false };
+    const proc: RuntimeProcess = { ...spec.process, args: opts.command, terminal: !!opts.tty };
     if (opts.env) proc.env = mergeEnv(proc.env, opts.env);
     if (opts.workdir) proc.cwd = opts.workdir;
     if (opts.user !== undefined) {
@@ -801,6 +942,9 @@ export class ContainerRuntime {
       proc.capabilities = { ...proc.capabilities, bounding: all, effective: all, permitted: all };
     }
     const tag = randomBytes(6).toString('hex');
+    if ((opts.tty || opts.interactive) && !opts.detach)
+      return this.execAttached(c, opts, proc, tag);
+    if (opts.tty) proc.terminal = false;
     const processFile = path.join(c.paths.runDir, `exec-${tag}.json`);
     const logFile = path.join(c.paths.runDir, `exec-${tag}.log`);
     fs.writeFileSync(processFile, JSON.stringify(proc));
@@ -832,6 +976,82 @@ export class ContainerRuntime {
       });
     });
     return { child, exited };
+  }
+
+  /** exec -i/-t: a conmon-supervised session whose I/O goes through its attach socket. */
+  private async execAttached(
+    c: Container,
+    opts: ExecOptions,
+    proc: RuntimeProcess,
+    tag: string,
+  ): Promise<ExecProcess> {
+    const conmon = this.cfg.conmonPath ?? findBinary('conmon');
+    if (!conmon) {
+      throw new SkiffError(RuntimeErrorCode.RuntimeNotFound, 'conmon not found', {
+        hint: 'install the conmon package',
+      });
+    }
+    const dir = path.join(c.paths.runDir, `exec-${tag}`);
+    fs.mkdirSync(path.join(dir, 'exit'), { recursive: true });
+    const processFile = path.join(dir, 'process.json');
+    fs.writeFileSync(processFile, JSON.stringify(proc));
+    const rt = this.runtimePath(c.options, c.state);
+    const args = [
+      '--api-version',
+      '1',
+      '-c',
+      c.id,
+      '-u',
+      tag,
+      '-r',
+      rt,
+      '-b',
+      dir,
+      '-p',
+      path.join(dir, 'pid'),
+      '-n',
+      c.name,
+      // conmon names the exit file after the container id: the session needs its own dir.
+      '--exit-dir',
+      path.join(dir, 'exit'),
+      '-l',
+      `k8s-file:${path.join(dir, 'exec.log')}`,
+      '--full-attach',
+      '--socket-dir-path',
+      dir,
+      '-e',
+      '--exec-process-spec',
+      processFile,
+      '--exec-attach',
+      ...(opts.tty ? ['-t'] : ['-i']),
+      '--runtime-arg',
+      `--root=${this.runcRoot}`,
+    ];
+    this.emit('exec', c);
+    const ex = await startConmonExec({
+      conmon,
+      args,
+      bundle: dir,
+      tty: !!opts.tty,
+      ...(opts.size ? { size: opts.size } : {}),
+      io: {
+        ...(opts.interactive && opts.stdin ? { stdin: opts.stdin } : {}),
+        ...(opts.stdout ? { stdout: opts.stdout } : {}),
+        ...(opts.stderr ? { stderr: opts.stderr } : {}),
+        detachKeys: parseDetachKeys(opts.detachKeys ?? DEFAULT_DETACH_KEYS),
+        closeStdinOnEnd: !opts.tty,
+      },
+    }).catch((err) => {
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw err;
+    });
+    const exited = ex.exited.finally(() => {
+      // A detached session still runs: its dir (attach socket, ctl) must stay.
+      if (fs.existsSync(path.join(dir, 'exit', c.id))) {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+    return { child: ex.child, exited, resize: ex.resize };
   }
 
   async top(ref: string, psArgs: string[] = []): Promise<TopResult> {

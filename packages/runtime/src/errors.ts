@@ -16,4 +16,15 @@ export const RuntimeErrorCode = {
   /** The container's command could not be run (podman exit 126/127). */
   CannotInvoke: 'E_CANNOT_INVOKE',
   CommandNotFound: 'E_COMMAND_NOT_FOUND',
+  /** netavark or the network namespace failed. */
+  Network: 'E_NETWORK',
+  NetworkNotFound: 'E_NETWORK_NOT_FOUND',
+  NetworkExists: 'E_NETWORK_EXISTS',
+  /** rm of a network or volume that containers use, without force. */
+  NetworkInUse: 'E_NETWORK_IN_USE',
+  VolumeNotFound: 'E_VOLUME_NOT_FOUND',
+  VolumeExists: 'E_VOLUME_EXISTS',
+  VolumeInUse: 'E_VOLUME_IN_USE',
+  /** attach ended by the detach keys: the container keeps running (the CLI exits 0). */
+  Detached: 'E_DETACHED',
 } as const;

@@ -4,6 +4,10 @@ export function hostsFile(opts: {
   name: string;
   addHosts?: readonly string[];
   hostHosts?: string;
+  /** The container's addresses on its networks: its names point there instead of 127.0.1.1. */
+  ips?: readonly string[];
+  /** The address of the host seen from the container (host.containers.internal). */
+  hostGateway?: string;
 }): string {
   const lines: string[] = [];
   if (opts.hostHosts !== undefined) {
@@ -12,7 +16,9 @@ export function hostsFile(opts: {
     lines.push('127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4');
     lines.push('::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6');
     const names = opts.hostname === opts.name ? opts.hostname : `${opts.hostname} ${opts.name}`;
-    lines.push(`127.0.1.1\t${names}`);
+    const ips = opts.ips && opts.ips.length > 0 ? opts.ips : ['127.0.1.1'];
+    for (const ip of ips) lines.push(`${ip}\t${names}`);
+    if (opts.hostGateway) lines.push(`${opts.hostGateway}\thost.containers.internal`);
   }
   for (const h of opts.addHosts ?? []) {
     const i = h.indexOf(':');
@@ -29,6 +35,9 @@ export function resolvConf(opts: {
   dnsOptions?: readonly string[];
   /** Private network: a host's loopback resolver is unreachable from the container. */
   dropLoopback: boolean;
+  /** DNS-enabled networks: aardvark-dns servers replace the host's, their domains go first. */
+  networkDns?: readonly string[];
+  networkSearch?: readonly string[];
 }): string {
   const lines = opts.hostResolv.split('\n').map((l) => l.trim());
   let servers = lines
@@ -43,7 +52,11 @@ export function resolvConf(opts: {
     .filter((l) => l.startsWith('options'))
     .flatMap((l) => l.split(/\s+/).slice(1));
   const out: string[] = [];
-  const s = opts.dnsSearch && opts.dnsSearch.length > 0 ? opts.dnsSearch : search;
+  if (opts.networkDns && opts.networkDns.length > 0) servers = [...opts.networkDns];
+  const s =
+    opts.dnsSearch && opts.dnsSearch.length > 0
+      ? opts.dnsSearch
+      : [...(opts.networkSearch ?? []), ...search.filter((d) => !opts.networkSearch?.includes(d))];
   if (s.length > 0 && !(s.length === 1 && s[0] === '.')) out.push(`search ${s.join(' ')}`);
   for (const n of opts.dns && opts.dns.length > 0 ? opts.dns : servers) out.push(`nameserver ${n}`);
   const o = opts.dnsOptions && opts.dnsOptions.length > 0 ? opts.dnsOptions : options;

@@ -22,6 +22,29 @@ export {
   SECCOMP_PROFILE_PATHS,
 } from './host.js';
 export { formatLogLine, parseLogLine } from './logs.js';
+export type {
+  NetavarkOptions,
+  NetavarkStatus,
+  PerNetworkOptions,
+  PortMapping,
+} from './netavark.js';
+export type { CreateNetworkOptions, NetworkConfig, NetworkSettings } from './network.js';
+export {
+  containerNetworkNames,
+  createNetwork,
+  DEFAULT_INTERFACE,
+  DEFAULT_NETWORK,
+  ensureDefaultNetwork,
+  inspectNetwork,
+  listNetworks,
+} from './network.js';
+export type { AttachedNetwork, ContainerNetworkState } from './network-setup.js';
+export {
+  connectNetwork,
+  disconnectNetwork,
+  pruneNetworks,
+  removeNetwork,
+} from './network-setup.js';
 export {
   parseEntrypoint,
   parseEnvFile,
@@ -34,6 +57,7 @@ export {
   parseVolume,
   resolveEnvArg,
 } from './options.js';
+export { exposedPortMappings, parsePublish } from './ports.js';
 export { translateSeccomp } from './seccomp.js';
 export {
   CGROUP_PARENT,
@@ -47,6 +71,18 @@ export {
   processArgs,
   READONLY_PATHS,
 } from './spec.js';
+export { pickFreeSubnet } from './subnet.js';
+export type { TerminalSize } from './tty.js';
+export { DEFAULT_DETACH_KEYS, DetachKeyMatcher, parseDetachKeys } from './tty.js';
 export type * from './types.js';
 export type { GroupEntry, PasswdEntry, ResolvedUser } from './user.js';
 export { parseGroup, parsePasswd, readRootfsFile, resolveInRoot, resolveUser } from './user.js';
+export type { CreateVolumeOptions, VolumeInspect } from './volume.js';
+export {
+  createVolume,
+  inspectVolume,
+  listVolumes,
+  pruneVolumes,
+  removeVolume,
+  volumeMountpoint,
+} from './volume.js';

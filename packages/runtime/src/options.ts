@@ -48,15 +48,32 @@ export function parseUlimit(text: string): Ulimit {
 
 const BIND_OPTIONS = /^(r?(shared|slave|private|unbindable)|nosuid|suid|nodev|dev|noexec|exec)$/;
 
-/** `-v SRC:DST[:OPTS]` for a host path (a named volume is not supported yet). */
+/**
+ * `-v SRC:DST[:OPTS]`: SRC an absolute host path (a bind) or a volume name (created on first
+ * use); `-v /path` alone is an anonymous volume.
+ */
 export function parseVolume(text: string): MountRequest {
   const parts = text.split(':');
+  if (parts.length === 1 && text.startsWith('/')) {
+    return { type: 'volume', destination: text, options: [] };
+  }
   if (parts.length < 2 || parts.length > 3) {
-    throw invalid(`invalid volume specification: ${text} (want /host/path:/container/path[:opts])`);
+    throw invalid(`invalid volume specification: ${text} (want SOURCE:/container/path[:opts])`);
   }
   const [source = '', destination = '', opts = ''] = parts;
   if (!source.startsWith('/')) {
-    throw invalid(`named volumes are not supported yet: ${text} (use an absolute host path)`);
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(source)) {
+      throw invalid(`invalid volume name ${source} in ${text} (or give an absolute host path)`);
+    }
+    if (!destination.startsWith('/')) throw invalid(`container path must be absolute: ${text}`);
+    const req: MountRequest = { type: 'volume', source, destination, options: [] };
+    for (const o of opts.split(',').filter((x) => x !== '')) {
+      if (o === 'ro') req.readonly = true;
+      else if (o === 'rw' || o === 'z' || o === 'Z') continue;
+      else if (BIND_OPTIONS.test(o)) req.options!.push(o);
+      else throw invalid(`invalid volume option ${o} in ${text}`);
+    }
+    return req;
   }
   if (!destination.startsWith('/')) throw invalid(`container path must be absolute: ${text}`);
   const req: MountRequest = { type: 'bind', source, destination, options: [] };
@@ -118,7 +135,14 @@ export function parseMount(text: string): MountRequest {
     if (mode) options.push(`mode=${mode}`);
     return { type, destination, readonly, options };
   }
-  throw invalid(`--mount type=${type} is not supported yet (bind and tmpfs are)`);
+  if (type === 'volume') {
+    const source = fields.get('source') ?? fields.get('src');
+    if (source !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(source)) {
+      throw invalid(`--mount ${text}: invalid volume name ${source}`);
+    }
+    return { type, ...(source ? { source } : {}), destination, readonly, options: [] };
+  }
+  throw invalid(`--mount type=${type} is not supported yet (bind, tmpfs and volume are)`);
 }
 
 /** `--env-file` contents: KEY=VALUE lines, # comments, a bare KEY taken from `hostEnv`. */

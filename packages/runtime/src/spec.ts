@@ -134,6 +134,9 @@ function userMounts(options: ContainerOptions): RuntimeMount[] {
       if (!opts.some((o) => /^r?(shared|slave|private|unbindable)$/.test(o))) opts.push('rprivate');
       if (m.readonly) opts.push('ro');
       out.push({ destination: m.destination, type: 'bind', source: m.source ?? '', options: opts });
+    } else if (m.type === 'volume') {
+      // Volumes are turned into binds of their _data dir before (volume.ts); a leftover is a bug.
+      throw new SkiffError(RuntimeErrorCode.InvalidOption, `unresolved volume at ${m.destination}`);
     } else {
       const opts = extra.length > 0 ? extra : ['noexec', 'nosuid', 'nodev'];
       out.push({
@@ -281,7 +284,9 @@ export function generateSpec(
 
   const namespaces: RuntimeSpec['linux']['namespaces'] = [];
   if (options.pid !== 'host') namespaces.push({ type: 'pid' });
-  if (options.network !== 'host') namespaces.push({ type: 'network' });
+  if (options.network !== 'host') {
+    namespaces.push({ type: 'network', ...(ctx.netnsPath ? { path: ctx.netnsPath } : {}) });
+  }
   if (options.ipc !== 'host') namespaces.push({ type: 'ipc' });
   if (!hostUts) namespaces.push({ type: 'uts' });
   namespaces.push({ type: 'mount' });

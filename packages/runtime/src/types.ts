@@ -90,11 +90,13 @@ export interface SeccompFilter {
   minKernel?: string;
 }
 
-/** A bind or tmpfs mount the user asked for (`-v`, `--mount`, `--tmpfs`). */
+/** A bind, tmpfs or volume mount the user asked for (`-v`, `--mount`, `--tmpfs`). */
 export interface MountRequest {
-  type: 'bind' | 'tmpfs';
-  /** Host path for binds; unused for tmpfs. */
+  type: 'bind' | 'tmpfs' | 'volume';
+  /** Host path for binds; the volume name for volumes (absent: a new anonymous volume); unused for tmpfs. */
   source?: string;
+  /** A volume made for this container (`-v /path`, the image's VOLUME): removed with `rm -v`/`--rm`. */
+  anonymous?: boolean;
   destination: string;
   readonly?: boolean;
   /** Extra mount options passed through (nosuid, nodev, noexec, size=, mode=, propagation). */
@@ -152,8 +154,19 @@ export interface ContainerOptions {
   pid?: 'private' | 'host';
   ipc?: 'private' | 'host';
   uts?: 'private' | 'host';
-  /** `none` and `host` for now; `bridge` waits for the network code. Default none. */
-  network?: 'none' | 'host';
+  /**
+   * `--network`: `none` (default at this API; the CLI passes `bridge` as podman's default),
+   * `host`, `bridge` (the default network), `NAME[,NAME...]`, `container:ID|NAME`.
+   */
+  network?: string;
+  /** `-p` mappings (parsePublish); host_port 0 = a free port picked at start. */
+  publish?: import('./netavark.js').PortMapping[];
+  /** `-P`: publish the image's ExposedPorts on free host ports. */
+  publishAll?: boolean;
+  /** `--network-alias`: extra DNS names on user networks. */
+  networkAliases?: string[];
+  /** `--ip`: the address on the (first) network. */
+  ip?: string;
   /** Bytes. */
   memory?: number;
   /** Bytes (memory + swap); -1 unlimited. */
@@ -187,6 +200,8 @@ export interface SpecContext {
   runDir: string;
   /** Parsed seccomp profile, or null for unconfined. */
   seccompProfile: SeccompProfile | null;
+  /** The network namespace to join (bridge networks, `container:`); absent: a new one. */
+  netnsPath?: string;
 }
 
 /** Facts about the host the spec depends on; `detectHost()` gathers them. */

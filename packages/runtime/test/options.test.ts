@@ -44,7 +44,15 @@ describe('flag parsing', () => {
       readonly: true,
       options: [],
     });
-    expect(() => parseVolume('data:/b')).toThrow(/named volumes are not supported yet/);
+    expect(parseVolume('data:/b:ro')).toEqual({
+      type: 'volume',
+      source: 'data',
+      destination: '/b',
+      readonly: true,
+      options: [],
+    });
+    expect(parseVolume('/anon')).toEqual({ type: 'volume', destination: '/anon', options: [] });
+    expect(() => parseVolume('bad name:/b')).toThrow(/invalid volume name/);
     expect(() => parseVolume('/a:/b:bogus')).toThrow(/invalid volume option/);
     expect(parseMount('type=tmpfs,target=/t,tmpfs-size=1m')).toEqual({
       type: 'tmpfs',
@@ -52,7 +60,12 @@ describe('flag parsing', () => {
       readonly: false,
       options: ['size=1m'],
     });
-    expect(() => parseMount('type=volume,target=/t')).toThrow(/not supported yet/);
+    expect(parseMount('type=volume,src=v1,target=/t')).toMatchObject({
+      type: 'volume',
+      source: 'v1',
+      destination: '/t',
+    });
+    expect(() => parseMount('type=image,target=/t')).toThrow(/not supported yet/);
   });
 
   it('--env-file and -e KEY from the caller environment', () => {
