@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README set-up command 1: installs everything, puts the Skiff CLIs on PATH, and runs the main
 # job: builds the local busybox base image, copies it between formats, inspects it, pulls it
-# into the local store with skiff and lists it.
+# into the local store with skiff, lists it and runs a container from it (as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
@@ -38,3 +38,9 @@ skiff pull "oci:$DEMO/busybox:latest"
 echo
 echo "== skiff images"
 skiff images
+echo
+echo "== skiff tag localhost$DEMO/busybox:latest busybox"
+skiff tag "localhost$DEMO/busybox:latest" busybox
+echo
+echo "== skiff run --rm busybox echo hello"
+skiff run --rm busybox echo hello

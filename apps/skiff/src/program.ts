@@ -2,6 +2,11 @@
 // loads the storage and image code it needs when it runs.
 import { formatCobraHelp, setExamples } from '@skiff/cli-kit/help';
 import { Command, CommanderError, Option } from 'commander';
+import {
+  containerInspect,
+  registerContainerCommands,
+  STOPS_AT_FIRST_OPERAND,
+} from './container-commands.js';
 import type { GlobalOptions } from './options.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -197,7 +202,20 @@ function defineInspect(cmd: Command, topLevel: boolean): Command {
     .usage('[options] IMAGE [IMAGE...]')
     .argument('[IMAGE...]')
     .option('-f, --format <string>', 'Format the output to a Go template or json');
-  if (topLevel) cmd.option('-t, --type <string>', 'Specify inspect-object type', 'all');
+  if (topLevel) {
+    // podman's `inspect` looks for a container first, then an image.
+    cmd
+      .description(
+        'Displays the low-level information on containers and images identified by name or ID.',
+      )
+      .usage('[options] {CONTAINER|IMAGE} [...]')
+      .option(
+        '-t, --type <string>',
+        'Specify inspect-object type ("image", "container" or "all")',
+        'all',
+      );
+    return containerInspect(cmd, run, 'all');
+  }
   return cmd.action(async (images: string[], opts: Record<string, unknown>, c: Command) => {
     await run(c, async (_signal, globals) => {
       const { inspectCommand } = await import('./inspect.js');
@@ -467,6 +485,7 @@ function program(version: string): Command {
     'cat rootfs.tar | skiff import - myimage',
   ]);
   defineInfo(root.command('info'));
+  registerContainerCommands(root, run);
   root
     .command('version')
     .summary('Display the skiff version information')
@@ -550,6 +569,46 @@ function allCommands(cmd: Command): Command[] {
   return [cmd, ...cmd.commands.flatMap(allCommands)];
 }
 
+/**
+ * `skiff run [flags] IMAGE CMD...`: flags end at the image, the rest is the container's command
+ * line even where it looks like flags (`sh -c`). Puts `--` before that first operand.
+ */
+export function separateContainerArgs(root: Command, argv: string[]): string[] {
+  let cmd = root;
+  const known: Command[] = [root];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return argv;
+    if (arg.startsWith('-') && arg !== '-') {
+      const options = known.flatMap((c) => c.options);
+      if (arg.startsWith('--')) {
+        if (arg.includes('=')) continue;
+        const o = options.find((x) => x.long === arg);
+        if (o && (o.required || o.optional) && !o.negate) i++;
+        continue;
+      }
+      // A cluster of short flags (-dit) or one with its value attached (-eFOO=bar).
+      for (let j = 1; j < arg.length; j++) {
+        const o = options.find((x) => x.short === `-${arg[j]}`);
+        if (o && (o.required || o.optional)) {
+          if (j === arg.length - 1) i++;
+          break;
+        }
+      }
+      continue;
+    }
+    const sub = cmd.commands.find((c) => c.name() === arg || c.aliases().includes(arg));
+    if (sub) {
+      cmd = sub;
+      known.push(sub);
+      continue;
+    }
+    if (STOPS_AT_FIRST_OPERAND.has(cmd)) return [...argv.slice(0, i), '--', ...argv.slice(i)];
+    return argv;
+  }
+  return argv;
+}
+
 /** Go flags accept `--flag=true|false`; commander does not, so rewrite them first. */
 function normalizeBooleanFlags(root: Command, argv: string[]): string[] {
   const booleans = new Set<string>();
@@ -588,7 +647,7 @@ function commandPath(cmd: Command): string {
 /** Parses the command line and runs the command; usage errors exit 125 like podman's. */
 export async function main(version: string, args: string[]): Promise<void> {
   const root = program(version);
-  const argv = normalizeBooleanFlags(root, args);
+  const argv = normalizeBooleanFlags(root, separateContainerArgs(root, args));
   // The command being parsed when a usage error happens, for "See 'skiff X --help'".
   let current = root;
   for (const c of allCommands(root)) {
