@@ -1,59 +1,30 @@
 // Runs `skiff-image sync` (the built CLI) against Debian's real docker-registry without auth:
 // docker -> dir, dir -> docker and yaml -> docker, tag filters, --scoped, --dry-run and
 // --keep-going, checking the files and registry contents a user would look at.
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ok, type Run, registryClientEnv, runCommand, SKIFF_IMAGE_CLI } from '../lib/cli.js';
 import { buildFixtureImage, type FixtureImage } from '../lib/fixture-image.js';
 import { type RegistryServer, startRegistry } from '../lib/registry-server.js';
 
-const execFileAsync = promisify(execFile);
-const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'apps', 'skiff-image', 'dist', 'skiff-image.js');
 const TAGS = ['1.0.0', '1.1.0', '1.2.0-rc.1', '2.0.0', 'latest'];
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 let work: string;
 let registry: RegistryServer;
 let fixture: FixtureImage;
 
-function env(): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { ...process.env, HOME: join(work, 'home') };
-  delete e.REGISTRY_AUTH_FILE;
-  delete e.XDG_RUNTIME_DIR;
-  return e;
-}
-
-async function run(cmd: string, args: string[]): Promise<Run> {
-  try {
-    const r = await execFileAsync(cmd, args, { encoding: 'utf8', env: env(), maxBuffer: 64 << 20 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number | string; stdout?: string; stderr?: string };
-    if (typeof e.code !== 'number') throw err;
-    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
-
-const skiff = (...args: string[]) => run(process.execPath, [CLI, ...args]);
+const run = (cmd: string, args: string[]) =>
+  runCommand(cmd, args, { env: registryClientEnv(join(work, 'home')) });
+const skiff = (...args: string[]) => run(process.execPath, [SKIFF_IMAGE_CLI, ...args]);
 const skopeo = (...args: string[]) => run('skopeo', ['--insecure-policy', ...args]);
+
+/** Pushes an image with the real skopeo, so the sources do not depend on skiff's push. */
+const seed = (from: string, to: string) =>
+  ok(skopeo('copy', '--quiet', '--dest-tls-verify=false', from, to));
 const sync = (...args: string[]) =>
   skiff('sync', '--src-tls-verify=false', '--dest-tls-verify=false', ...args);
-
-async function ok(p: Promise<Run>): Promise<string> {
-  const r = await p;
-  expect(r.stderr, 'stderr of a command that should succeed').toBe('');
-  expect(r.code).toBe(0);
-  return r.stdout;
-}
 
 /** For sync runs, which log to stderr: only the exit status must say success. */
 async function succeeds(p: Promise<Run>): Promise<Run> {
@@ -85,25 +56,9 @@ beforeAll(async () => {
   registry = await startRegistry({ auth: 'none' });
   fixture = await buildFixtureImage(work, { labels: { app: 'sync-test' } });
   for (const tag of TAGS) {
-    await ok(
-      skopeo(
-        'copy',
-        '--quiet',
-        '--dest-tls-verify=false',
-        fixture.name,
-        `docker://${registry.host}/src/app:${tag}`,
-      ),
-    );
+    await seed(fixture.name, `docker://${registry.host}/src/app:${tag}`);
   }
-  await ok(
-    skopeo(
-      'copy',
-      '--quiet',
-      '--dest-tls-verify=false',
-      fixture.name,
-      `docker://${registry.host}/src/tools:stable`,
-    ),
-  );
+  await seed(fixture.name, `docker://${registry.host}/src/tools:stable`);
 });
 
 afterAll(async () => {

@@ -1,87 +1,37 @@
 // Runs the built skiff-image CLI against Debian's real docker-registry with htpasswd (basic)
 // auth: login/logout and the auth file, list-tags, delete, and copy/inspect through docker://,
 // checked against what skopeo prints and reads where both apply.
-import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ok,
+  registryClientEnv,
+  runCommand,
+  SKIFF_IMAGE_CLI,
+  withoutLayersData,
+} from '../lib/cli.js';
 import { buildFixtureImage, type FixtureImage } from '../lib/fixture-image.js';
 import { type RegistryServer, startRegistry } from '../lib/registry-server.js';
 
-const execFileAsync = promisify(execFile);
-const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'apps', 'skiff-image', 'dist', 'skiff-image.js');
 const USER = 'skiff';
 const PASSWORD = 'skiff-secret';
 const CREDS = `${USER}:${PASSWORD}`;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 let work: string;
 let home: string;
 let registry: RegistryServer;
 let fixture: FixtureImage;
 
-/** An environment that keeps every auth file and config lookup inside the test's own home. */
-function env(): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = {
-    ...process.env,
-    HOME: home,
-    XDG_CONFIG_HOME: join(home, '.config'),
-  };
-  delete e.REGISTRY_AUTH_FILE;
-  delete e.XDG_RUNTIME_DIR;
-  delete e.DOCKER_CONFIG;
-  return e;
-}
-
-async function run(cmd: string, args: string[], input?: string): Promise<Run> {
-  if (input !== undefined) {
-    return new Promise((resolve, reject) => {
-      const child = spawn(cmd, args, { env: env(), stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (c: string) => {
-        stdout += c;
-      });
-      child.stderr.setEncoding('utf8').on('data', (c: string) => {
-        stderr += c;
-      });
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-      child.stdin.end(input);
-    });
-  }
-  try {
-    const r = await execFileAsync(cmd, args, { encoding: 'utf8', env: env(), maxBuffer: 64 << 20 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number | string; stdout?: string; stderr?: string };
-    if (typeof e.code !== 'number') throw err;
-    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
-
-const skiff = (...args: string[]) => run(process.execPath, [CLI, ...args]);
+const run = (cmd: string, args: string[], input?: string) =>
+  runCommand(cmd, args, { env: registryClientEnv(home), input });
+const skiff = (...args: string[]) => run(process.execPath, [SKIFF_IMAGE_CLI, ...args]);
 const skopeo = (...args: string[]) => run('skopeo', ['--insecure-policy', ...args]);
 
-async function ok(p: Promise<Run>): Promise<string> {
-  const r = await p;
-  expect(r.stderr, 'stderr of a command that should succeed').toBe('');
-  expect(r.code).toBe(0);
-  return r.stdout;
-}
-
-/** skopeo 1.9 predates LayersData; compare everything else byte for byte. */
-function withoutLayersData(json: string): string {
-  return json.replace(/ {4}"LayersData": \[\n[\s\S]*?\n {4}\],\n/, '');
-}
+/** Pushes an image with the real skopeo, so reading tests do not depend on skiff's push. */
+const seed = (from: string, to: string) =>
+  ok(skopeo('copy', '--quiet', '--dest-tls-verify=false', '--dest-creds', CREDS, from, to));
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'skiff-image-registry-e2e-'));
@@ -91,19 +41,8 @@ beforeAll(async () => {
     users: [{ username: USER, password: PASSWORD }],
   });
   fixture = await buildFixtureImage(work, { labels: { app: 'registry-test' } });
-  // Seed the registry with the real skopeo, so reading tests do not depend on skiff's push.
   for (const tag of ['v1', 'v2']) {
-    await ok(
-      skopeo(
-        'copy',
-        '--quiet',
-        '--dest-tls-verify=false',
-        '--dest-creds',
-        CREDS,
-        fixture.name,
-        `docker://${registry.host}/seeded/app:${tag}`,
-      ),
-    );
+    await seed(fixture.name, `docker://${registry.host}/seeded/app:${tag}`);
   }
 });
 
@@ -207,7 +146,7 @@ describe('skiff-image login and logout', () => {
     const r = await run(
       process.execPath,
       [
-        CLI,
+        SKIFF_IMAGE_CLI,
         'login',
         '--tls-verify=false',
         '--authfile',
@@ -235,7 +174,7 @@ describe('skiff-image login and logout', () => {
   it('refuses --password-stdin without --username and a missing registry with exit 1', async () => {
     const noUser = await run(
       process.execPath,
-      [CLI, 'login', '--password-stdin', registry.host],
+      [SKIFF_IMAGE_CLI, 'login', '--password-stdin', registry.host],
       'x\n',
     );
     expect(noUser.code).toBe(1);
@@ -348,17 +287,7 @@ describe('skiff-image delete', () => {
     // A manifest of its own: deleting it would otherwise remove every tag that shares it.
     const doomed = await buildFixtureImage(work, { labels: { app: 'doomed' }, ref: 'doomed' });
     const image = `docker://${registry.host}/seeded/doomed:to-delete`;
-    await ok(
-      skopeo(
-        'copy',
-        '--quiet',
-        '--dest-tls-verify=false',
-        '--dest-creds',
-        CREDS,
-        doomed.name,
-        image,
-      ),
-    );
+    await seed(doomed.name, image);
     await ok(skiff('delete', ...flags(), image));
     const gone = await skiff('inspect', ...flags(), image);
     expect(gone.code).toBe(1);
@@ -370,17 +299,7 @@ describe('skiff-image delete', () => {
   it('deletes by digest and names a tag that does not exist', async () => {
     const second = await buildFixtureImage(work, { labels: { app: 'second' }, ref: 'second' });
     const tagged = `docker://${registry.host}/seeded/other:by-digest`;
-    await ok(
-      skopeo(
-        'copy',
-        '--quiet',
-        '--dest-tls-verify=false',
-        '--dest-creds',
-        CREDS,
-        second.name,
-        tagged,
-      ),
-    );
+    await seed(second.name, tagged);
     const byDigest = `docker://${registry.host}/seeded/other@${second.digest}`;
     await ok(skiff('delete', ...flags(), byDigest));
     const gone = await skiff('inspect', ...flags(), tagged);

@@ -1,48 +1,14 @@
 // Runs the built skiff-image CLI (apps/skiff-image/dist) against real OCI layouts and checks
 // what a user sees — stdout, stderr, exit codes, files — against skopeo where both apply.
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ok, ROOT, runCommand, SKIFF_IMAGE_CLI, withoutLayersData } from '../lib/cli.js';
 import { buildFixtureImage, type FixtureImage } from '../lib/fixture-image.js';
 
-const execFileAsync = promisify(execFile);
-const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'apps', 'skiff-image', 'dist', 'skiff-image.js');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(cmd: string, args: string[]): Promise<Run> {
-  try {
-    const r = await execFileAsync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number | string; stdout?: string; stderr?: string };
-    if (typeof e.code !== 'number') throw err;
-    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
-
-const skiff = (...args: string[]) => run(process.execPath, [CLI, ...args]);
-const skopeo = (...args: string[]) => run('skopeo', ['--insecure-policy', ...args]);
-
-async function ok(p: Promise<Run>): Promise<string> {
-  const r = await p;
-  expect(r.stderr, `stderr of a command that should succeed`).toBe('');
-  expect(r.code).toBe(0);
-  return r.stdout;
-}
-
-/** skopeo 1.9 predates LayersData; compare everything else byte for byte. */
-function withoutLayersData(json: string): string {
-  return json.replace(/ {4}"LayersData": \[\n[\s\S]*?\n {4}\],\n/, '');
-}
+const skiff = (...args: string[]) => runCommand(process.execPath, [SKIFF_IMAGE_CLI, ...args]);
+const skopeo = (...args: string[]) => runCommand('skopeo', ['--insecure-policy', ...args]);
 
 let work: string;
 let single: FixtureImage;

@@ -1,7 +1,6 @@
 // skiff pull and push against Debian's real docker-registry on 127.0.0.1: digests kept from pull
 // to push, pushes to local formats, an image pushed by podman, kill -9 in the middle of pulls,
 // concurrent pulls of one image, and a corrupted blob (fault proxy) that must store nothing.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,64 +10,35 @@ import { gunzipSync } from 'node:zlib';
 import { createLayer } from '@skiff/archive';
 import { digestOf, MediaType, serializeJson } from '@skiff/oci-image';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  containersEnv,
+  podmanStoreFlags,
+  runCommand,
+  SKIFF_CLI,
+  startCommand,
+  stdoutOf,
+  writeTestContainersConf,
+} from '../lib/cli.js';
 import { blobGet, type FaultProxy, startFaultProxy } from '../lib/fault-proxy.js';
 import { type RegistryServer, startRegistry } from '../lib/registry-server.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'apps', 'skiff', 'dist', 'skiff.js');
 const LAYERS = 4;
 const LAYER_BYTES = 3 << 20;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 let work: string;
 let registry: RegistryServer;
 let podmanConf: string;
 let big: { layout: string; manifestDigest: string; layerDigests: string[] };
 
-function env(): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = {
-    ...process.env,
-    HOME: join(work, 'home'),
-    XDG_CONFIG_HOME: join(work, 'home', '.config'),
-    CONTAINERS_REGISTRIES_CONF: join(work, 'registries.conf'),
-    CONTAINERS_CONF: podmanConf,
-  };
-  delete e.SKIFF_STORAGE_DRIVER;
-  delete e.REGISTRY_AUTH_FILE;
-  return e;
-}
-
-function start(cmd: string, args: string[]): { child: ChildProcess; done: Promise<Run> } {
-  const child = spawn(cmd, args, { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (c: string) => {
-    stdout += c;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => {
-    stderr += c;
-  });
-  const done = new Promise<Run>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) =>
-      resolve({ code: code ?? (signal ? 128 + 9 : -1), stdout, stderr }),
-    );
-  });
-  return { child, done };
-}
-
+const env = () => containersEnv(work, podmanConf);
+const start = (cmd: string, args: string[]) => startCommand(cmd, args, { env: env() });
 const run = (cmd: string, args: string[]) => start(cmd, args).done;
 
 /** A skiff bound to one store (its own --root/--runroot). */
 function storeAt(name: string) {
   const root = join(work, name, 'root');
   const runroot = join(work, name, 'run');
-  const args = (...a: string[]) => [CLI, '--root', root, '--runroot', runroot, ...a];
+  const args = (...a: string[]) => [SKIFF_CLI, '--root', root, '--runroot', runroot, ...a];
   return {
     root,
     run: (...a: string[]) => run(process.execPath, args(...a)),
@@ -76,22 +46,8 @@ function storeAt(name: string) {
   };
 }
 
-async function ok(p: Promise<Run>): Promise<string> {
-  const r = await p;
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
-
 const podman = (root: string, ...args: string[]) =>
-  run('podman', [
-    '--root',
-    join(root, 'root'),
-    '--runroot',
-    join(root, 'run'),
-    '--storage-driver',
-    'vfs',
-    ...args,
-  ]);
+  run('podman', [...podmanStoreFlags(join(root, 'root'), join(root, 'run')), ...args]);
 const skopeo = (...args: string[]) => run('skopeo', ['--insecure-policy', ...args]);
 
 /** An OCI layout with LAYERS layers of LAYER_BYTES random (incompressible) bytes each. */
@@ -155,16 +111,7 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'skiff-images-registry-e2e-'));
   await mkdir(join(work, 'home'), { recursive: true });
   podmanConf = join(work, 'containers.conf');
-  await writeFile(
-    podmanConf,
-    `[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-`,
-  );
+  await writeTestContainersConf(podmanConf);
   registry = await startRegistry();
   // The test registry is plain http: registries.conf marks it insecure, as a user would.
   await writeFile(
@@ -172,7 +119,7 @@ default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
     `unqualified-search-registries = ["${registry.host}"]\n[[registry]]\nlocation = "${registry.host}"\ninsecure = true\n`,
   );
   big = await buildBigImage(work);
-  await ok(
+  await stdoutOf(
     skopeo(
       'copy',
       '-q',
@@ -181,7 +128,7 @@ default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
       `docker://${registry.host}/big:v1`,
     ),
   );
-  await ok(
+  await stdoutOf(
     skopeo(
       'copy',
       '-q',
@@ -208,14 +155,14 @@ describe('skiff pull and push with a registry', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr.split('\n')[0]).toBe(`Trying to pull ${registry.host}/skiffbox:latest...`);
     expect(r.stdout).toMatch(/^[0-9a-f]{64}\n$/);
-    expect(await ok(s().run('images', '--format', '{{.Repository}}:{{.Tag}}'))).toBe(
+    expect(await stdoutOf(s().run('images', '--format', '{{.Repository}}:{{.Tag}}'))).toBe(
       `${registry.host}/skiffbox:latest\n`,
     );
   });
 
   it('pulls a multi-layer image and pushes it to another repository with the same manifest digest', async () => {
-    const id = (await ok(s().run('pull', '-q', `${registry.host}/big:v1`))).trim();
-    const [img] = JSON.parse(await ok(s().run('image', 'inspect', id)));
+    const id = (await stdoutOf(s().run('pull', '-q', `${registry.host}/big:v1`))).trim();
+    const [img] = JSON.parse(await stdoutOf(s().run('image', 'inspect', id)));
     expect(img.Digest).toBe(big.manifestDigest);
     expect(img.RootFS.Layers).toHaveLength(LAYERS);
     expect(img.Labels).toEqual({ test: 'big' });
@@ -231,7 +178,9 @@ describe('skiff pull and push with a registry', () => {
     expect(push.stderr).toContain('Writing manifest to image destination');
     expect(await readFile(digestfile, 'utf8')).toBe(big.manifestDigest);
     const remote = JSON.parse(
-      await ok(skopeo('inspect', '--tls-verify=false', `docker://${registry.host}/copy/big:v2`)),
+      await stdoutOf(
+        skopeo('inspect', '--tls-verify=false', `docker://${registry.host}/copy/big:v2`),
+      ),
     );
     expect(remote.Digest).toBe(big.manifestDigest);
     expect(remote.Layers).toEqual(big.layerDigests);
@@ -239,12 +188,12 @@ describe('skiff pull and push with a registry', () => {
 
   it('pushes to oci: and docker-archive: destinations that skopeo reads', async () => {
     const oci = join(work, 'pushed-oci');
-    await ok(s().run('push', '-q', `${registry.host}/big:v1`, `oci:${oci}:v1`));
-    const fromOci = JSON.parse(await ok(skopeo('inspect', `oci:${oci}:v1`)));
+    await stdoutOf(s().run('push', '-q', `${registry.host}/big:v1`, `oci:${oci}:v1`));
+    const fromOci = JSON.parse(await stdoutOf(skopeo('inspect', `oci:${oci}:v1`)));
     expect(fromOci.Digest).toBe(big.manifestDigest);
     const archive = join(work, 'pushed.tar');
-    await ok(s().run('push', '-q', 'skiffbox', `docker-archive:${archive}:busybox:pushed`));
-    const fromArchive = JSON.parse(await ok(skopeo('inspect', `docker-archive:${archive}`)));
+    await stdoutOf(s().run('push', '-q', 'skiffbox', `docker-archive:${archive}:busybox:pushed`));
+    const fromArchive = JSON.parse(await stdoutOf(skopeo('inspect', `docker-archive:${archive}`)));
     expect(fromArchive.Layers).toHaveLength(1);
     const manifestJson = (await run('tar', ['-xOf', archive, 'manifest.json'])).stdout;
     expect(JSON.parse(manifestJson)[0].RepoTags).toEqual(['busybox:pushed']);
@@ -259,7 +208,7 @@ describe('skiff pull and push with a registry', () => {
     );
     expect(v2s2.code, v2s2.stderr).toBe(0);
     const raw = JSON.parse(
-      await ok(
+      await stdoutOf(
         skopeo('inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/v2s2/big:v1`),
       ),
     );
@@ -268,8 +217,10 @@ describe('skiff pull and push with a registry', () => {
 
   it('pulls an image that podman pushed, with the same layers', async () => {
     const p = join(work, 'podman');
-    await ok(podman(p, 'pull', '-q', '--tls-verify=false', `${registry.host}/skiffbox:latest`));
-    await ok(
+    await stdoutOf(
+      podman(p, 'pull', '-q', '--tls-verify=false', `${registry.host}/skiffbox:latest`),
+    );
+    await stdoutOf(
       podman(
         p,
         'push',
@@ -282,21 +233,25 @@ describe('skiff pull and push with a registry', () => {
       ),
     );
     const remote = JSON.parse(
-      await ok(skopeo('inspect', '--tls-verify=false', `docker://${registry.host}/frompodman:1`)),
+      await stdoutOf(
+        skopeo('inspect', '--tls-verify=false', `docker://${registry.host}/frompodman:1`),
+      ),
     );
-    const id = (await ok(s().run('pull', '-q', `docker://${registry.host}/frompodman:1`))).trim();
-    const [img] = JSON.parse(await ok(s().run('image', 'inspect', id)));
+    const id = (
+      await stdoutOf(s().run('pull', '-q', `docker://${registry.host}/frompodman:1`))
+    ).trim();
+    const [img] = JSON.parse(await stdoutOf(s().run('image', 'inspect', id)));
     expect(img.Digest).toBe(remote.Digest);
     expect(img.ManifestType).toBe(MediaType.DockerManifest);
     const manifest = JSON.parse(
-      await ok(
+      await stdoutOf(
         skopeo('inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/frompodman:1`),
       ),
     );
     // Push it back out: the layers skiff stored are podman's, byte for byte.
     const oci = join(work, 'podman-roundtrip');
-    await ok(s().run('push', '-q', id, `oci:${oci}:x`));
-    const back = JSON.parse(await ok(skopeo('inspect', '--raw', `oci:${oci}:x`)));
+    await stdoutOf(s().run('push', '-q', id, `oci:${oci}:x`));
+    const back = JSON.parse(await stdoutOf(skopeo('inspect', '--raw', `oci:${oci}:x`)));
     expect(back.layers.map((l: { digest: string }) => l.digest)).toEqual(
       manifest.layers.map((l: { digest: string }) => l.digest),
     );
@@ -311,19 +266,19 @@ describe('skiff pull and push with a registry', () => {
       conf,
       `unqualified-search-registries = ["${registry.host}", "registry.invalid"]\nshort-name-mode = "enforcing"\n`,
     );
-    const e = { ...env(), CONTAINERS_REGISTRIES_CONF: conf };
-    const res = await new Promise<Run>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        [CLI, '--root', s().root, '--runroot', join(work, 'main', 'run'), 'pull', 'zzz-unaliased'],
-        { env: e },
-      );
-      let stderr = '';
-      child.stderr.setEncoding('utf8').on('data', (c: string) => {
-        stderr += c;
-      });
-      child.on('close', (code) => resolve({ code: code ?? -1, stdout: '', stderr }));
-    });
+    const res = await runCommand(
+      process.execPath,
+      [
+        SKIFF_CLI,
+        '--root',
+        s().root,
+        '--runroot',
+        join(work, 'main', 'run'),
+        'pull',
+        'zzz-unaliased',
+      ],
+      { env: { ...env(), CONTAINERS_REGISTRIES_CONF: conf } },
+    );
     expect(res.code).toBe(125);
     expect(res.stderr).toContain(
       `${registry.host}/zzz-unaliased:latest, registry.invalid/zzz-unaliased:latest`,
@@ -344,19 +299,19 @@ describe('skiff pull under failure', () => {
       // Either nothing or the complete image: never an image with missing layers.
       for (const line of images.stdout.trim().split('\n').filter(Boolean)) {
         const [id] = line.split(' ');
-        const [img] = JSON.parse(await ok(s.run('image', 'inspect', id!)));
+        const [img] = JSON.parse(await stdoutOf(s.run('image', 'inspect', id!)));
         expect(img.RootFS.Layers).toHaveLength(LAYERS);
       }
-      if (images.stdout.trim() !== '') await ok(s.run('rmi', '-a', '-f'));
+      if (images.stdout.trim() !== '') await stdoutOf(s.run('rmi', '-a', '-f'));
     }
-    const id = (await ok(s.run('pull', '-q', `${registry.host}/big:v1`))).trim();
-    const [img] = JSON.parse(await ok(s.run('image', 'inspect', id)));
+    const id = (await stdoutOf(s.run('pull', '-q', `${registry.host}/big:v1`))).trim();
+    const [img] = JSON.parse(await stdoutOf(s.run('image', 'inspect', id)));
     expect(img.RootFS.Layers).toHaveLength(LAYERS);
     expect(img.Digest).toBe(big.manifestDigest);
     // The pulled image pushes back out unchanged: every layer is complete.
     const oci = join(work, 'after-kills');
-    await ok(s.run('push', '-q', id, `oci:${oci}:v1`));
-    const verify = JSON.parse(await ok(skopeo('inspect', `oci:${oci}:v1`)));
+    await stdoutOf(s.run('push', '-q', id, `oci:${oci}:v1`));
+    const verify = JSON.parse(await stdoutOf(skopeo('inspect', `oci:${oci}:v1`)));
     expect(verify.Layers).toEqual(big.layerDigests);
   });
 
@@ -369,7 +324,7 @@ describe('skiff pull under failure', () => {
     expect(a!.code, a!.stderr).toBe(0);
     expect(b!.code, b!.stderr).toBe(0);
     expect(a!.stdout).toBe(b!.stdout);
-    expect((await ok(s.run('images', '-q'))).trim().split('\n')).toHaveLength(1);
+    expect((await stdoutOf(s.run('images', '-q'))).trim().split('\n')).toHaveLength(1);
   });
 
   it('fails a pull whose blob comes back corrupted, with a digest error, storing nothing', async () => {
@@ -385,8 +340,8 @@ describe('skiff pull under failure', () => {
       expect(r.code).toBe(125);
       expect(r.stderr).toMatch(/Error: .*digest/i);
       expect(r.stderr).toContain(big.layerDigests[2]!);
-      expect(await ok(s.run('images', '-q'))).toBe('');
-      const df = JSON.parse(await ok(s.run('system', 'df', '--format', 'json')));
+      expect(await stdoutOf(s.run('images', '-q'))).toBe('');
+      const df = JSON.parse(await stdoutOf(s.run('system', 'df', '--format', 'json')));
       expect(df[0].Total).toBe(0);
     } finally {
       await proxy.stop();

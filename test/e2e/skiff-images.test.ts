@@ -1,24 +1,24 @@
 // Runs the built skiff CLI against its own store (--root/--runroot in a temp dir): pull from an
 // OCI layout, list/inspect/history/tag/untag/rmi output shapes, save/load and import round
 // trips, prune and reset, and interoperability with the real podman (load each other's saves).
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  containersEnv,
+  podmanStoreFlags,
+  runCommand,
+  SKIFF_CLI,
+  stdoutOf,
+  writeTestContainersConf,
+} from '../lib/cli.js';
 
 const execFileAsync = promisify(execFile);
-const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'apps', 'skiff', 'dist', 'skiff.js');
 const BASE_ID_RE = /^[0-9a-f]{64}$/;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 let work: string;
 let layout: string;
@@ -28,50 +28,13 @@ let podmanRoot: string;
 let podmanRun: string;
 let podmanConf: string;
 
-function env(): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = {
-    ...process.env,
-    HOME: join(work, 'home'),
-    XDG_CONFIG_HOME: join(work, 'home', '.config'),
-    CONTAINERS_REGISTRIES_CONF: join(work, 'registries.conf'),
-    CONTAINERS_CONF: podmanConf,
-  };
-  delete e.SKIFF_STORAGE_DRIVER;
-  delete e.SKIFF_STORAGE_CONF;
-  return e;
-}
-
-async function run(cmd: string, args: string[], input?: Buffer | string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: env(), stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      resolve({
-        code: code ?? -1,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-      }),
-    );
-    child.stdin.on('error', () => {});
-    child.stdin.end(input);
-  });
-}
-
+const run = (cmd: string, args: string[], input?: Buffer | string) =>
+  runCommand(cmd, args, { env: containersEnv(work, podmanConf), input });
 const skiffIn = (root: string, runroot: string, ...args: string[]) =>
-  run(process.execPath, [CLI, '--root', root, '--runroot', runroot, ...args]);
+  run(process.execPath, [SKIFF_CLI, '--root', root, '--runroot', runroot, ...args]);
 const skiff = (...args: string[]) => skiffIn(storeRoot, storeRun, ...args);
 const podman = (...args: string[]) =>
-  run('podman', ['--root', podmanRoot, '--runroot', podmanRun, '--storage-driver', 'vfs', ...args]);
-
-async function ok(p: Promise<Run>): Promise<string> {
-  const r = await p;
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
+  run('podman', [...podmanStoreFlags(podmanRoot, podmanRun), ...args]);
 
 /** Every file under a directory, relative to it. */
 async function listFiles(dir: string): Promise<string[]> {
@@ -99,31 +62,12 @@ beforeAll(async () => {
   podmanConf = join(work, 'containers.conf');
   await mkdir(join(work, 'home'), { recursive: true });
   await writeFile(join(work, 'registries.conf'), 'unqualified-search-registries = []\n');
-  await writeFile(
-    podmanConf,
-    `[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-`,
-  );
+  await writeTestContainersConf(podmanConf);
 });
 
 afterAll(async () => {
   if (!work) return;
-  await run('podman', [
-    '--root',
-    podmanRoot,
-    '--runroot',
-    podmanRun,
-    '--storage-driver',
-    'vfs',
-    'system',
-    'reset',
-    '-f',
-  ]);
+  await podman('system', 'reset', '-f');
   await rm(work, { recursive: true, force: true });
 });
 
@@ -146,7 +90,7 @@ describe('skiff pull from an OCI layout and the image commands', () => {
   });
 
   it("lists it with podman's columns, human sizes and ages", async () => {
-    const out = await ok(skiff('images'));
+    const out = await stdoutOf(skiff('images'));
     const lines = out.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE$/);
     expect(lines[1]).toMatch(
@@ -154,9 +98,9 @@ describe('skiff pull from an OCI layout and the image commands', () => {
         `^${name().replace(/:latest$/, '')}\\s+latest\\s+${id.slice(0, 12)}\\s+\\d+ years ago\\s+\\d+(\\.\\d+)? MB$`,
       ),
     );
-    expect(await ok(skiff('images', '-q'))).toBe(`${id.slice(0, 12)}\n`);
-    expect(await ok(skiff('images', '-q', '--no-trunc'))).toBe(`sha256:${id}\n`);
-    const json = JSON.parse(await ok(skiff('images', '--format', 'json')));
+    expect(await stdoutOf(skiff('images', '-q'))).toBe(`${id.slice(0, 12)}\n`);
+    expect(await stdoutOf(skiff('images', '-q', '--no-trunc'))).toBe(`sha256:${id}\n`);
+    const json = JSON.parse(await stdoutOf(skiff('images', '--format', 'json')));
     expect(json).toHaveLength(1);
     expect(json[0]).toMatchObject({
       Id: id,
@@ -165,30 +109,30 @@ describe('skiff pull from an OCI layout and the image commands', () => {
       CreatedAt: '1970-01-01T00:00:00Z',
     });
     expect(json[0].RepoDigests[0]).toMatch(/@sha256:[0-9a-f]{64}$/);
-    expect(await ok(skiff('images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}'))).toBe(
+    expect(await stdoutOf(skiff('images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}'))).toBe(
       `${name()} ${id.slice(0, 12)}\n`,
     );
-    const digests = await ok(skiff('images', '--digests'));
+    const digests = await stdoutOf(skiff('images', '--digests'));
     expect(digests.split('\n')[0]).toMatch(
       /^REPOSITORY\s+TAG\s+DIGEST\s+IMAGE ID\s+CREATED\s+SIZE$/,
     );
   });
 
   it('tags and untags: short names go under localhost/, like podman', async () => {
-    await ok(skiff('tag', id.slice(0, 12), 'mybox', 'quay.io/example/box:2'));
-    const names = await ok(
+    await stdoutOf(skiff('tag', id.slice(0, 12), 'mybox', 'quay.io/example/box:2'));
+    const names = await stdoutOf(
       skiff('images', '--format', '{{.Repository}}:{{.Tag}}', '--sort', 'repository'),
     );
     expect(names.trim().split('\n')).toEqual(
       [name(), 'localhost/mybox:latest', 'quay.io/example/box:2'].sort(),
     );
     // Like podman, a matching image is listed with all its names.
-    expect(await ok(skiff('images', '--filter', 'reference=mybox', '-q'))).toBe(
+    expect(await stdoutOf(skiff('images', '--filter', 'reference=mybox', '-q'))).toBe(
       `${id.slice(0, 12)}\n`,
     );
-    expect(await ok(skiff('images', '--filter', 'reference=other*', '-q'))).toBe('');
-    await ok(skiff('untag', 'mybox', 'quay.io/example/box:2'));
-    expect((await ok(skiff('images', '-q'))).trim()).toBe(id.slice(0, 12));
+    expect(await stdoutOf(skiff('images', '--filter', 'reference=other*', '-q'))).toBe('');
+    await stdoutOf(skiff('untag', 'mybox', 'quay.io/example/box:2'));
+    expect((await stdoutOf(skiff('images', '-q'))).trim()).toBe(id.slice(0, 12));
     const none = await skiff('tag', 'nothere', 'x');
     expect(none.code).toBe(125);
     expect(none.stderr).toBe(
@@ -197,7 +141,7 @@ describe('skiff pull from an OCI layout and the image commands', () => {
   });
 
   it("inspects in podman's JSON shape and with --format", async () => {
-    const data = JSON.parse(await ok(skiff('image', 'inspect', 'mybox')));
+    const data = JSON.parse(await stdoutOf(skiff('image', 'inspect', 'mybox')));
     expect(data).toHaveLength(1);
     const img = data[0];
     expect(Object.keys(img)).toEqual([
@@ -232,7 +176,7 @@ describe('skiff pull from an OCI layout and the image commands', () => {
     expect(img.NamesHistory[0]).toBe('localhost/mybox:latest');
     expect(img.ManifestType).toBe('application/vnd.oci.image.manifest.v1+json');
     expect(
-      await ok(skiff('inspect', '--format', '{{.Id}} {{.Os}}/{{.Architecture}}', 'mybox')),
+      await stdoutOf(skiff('inspect', '--format', '{{.Id}} {{.Os}}/{{.Architecture}}', 'mybox')),
     ).toBe(`${id} linux/amd64\n`);
     const missing = await skiff('image', 'inspect', 'nothere');
     expect(missing.code).toBe(125);
@@ -241,7 +185,7 @@ describe('skiff pull from an OCI layout and the image commands', () => {
   });
 
   it('shows history like podman (truncated CREATED BY, -q, --no-trunc, json)', async () => {
-    const out = await ok(skiff('history', 'mybox'));
+    const out = await stdoutOf(skiff('history', 'mybox'));
     const [head, row] = out.split('\n');
     expect(head).toMatch(/^ID\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT$/);
     expect(row).toMatch(
@@ -249,21 +193,21 @@ describe('skiff pull from an OCI layout and the image commands', () => {
         `^${id.slice(0, 12)}\\s+\\d+ years ago\\s+skiff test/images/build-base-image\\.mjs \\(bu\\.\\.\\.\\s+\\d`,
       ),
     );
-    expect(await ok(skiff('history', '-q', 'mybox'))).toBe(`${id.slice(0, 12)}\n`);
-    expect(await ok(skiff('history', '--no-trunc', 'mybox'))).toContain('(busybox-static)');
-    const json = JSON.parse(await ok(skiff('history', '--format', 'json', 'mybox')));
+    expect(await stdoutOf(skiff('history', '-q', 'mybox'))).toBe(`${id.slice(0, 12)}\n`);
+    expect(await stdoutOf(skiff('history', '--no-trunc', 'mybox'))).toContain('(busybox-static)');
+    const json = JSON.parse(await stdoutOf(skiff('history', '--format', 'json', 'mybox')));
     expect(json[0]).toMatchObject({ id, created: '1970-01-01T00:00:00Z' });
   });
 
   it('rmi untags a name of an image with several, then deletes it, and exits 1 for unknown images', async () => {
-    expect(await ok(skiff('rmi', 'mybox'))).toBe('Untagged: localhost/mybox:latest\n');
+    expect(await stdoutOf(skiff('rmi', 'mybox'))).toBe('Untagged: localhost/mybox:latest\n');
     const gone = await skiff('rmi', 'mybox');
     expect(gone.code).toBe(1);
     expect(gone.stderr).toBe('Error: mybox: image not known\n');
-    await ok(skiff('tag', id, 'again:v1'));
-    const out = await ok(skiff('rmi', id));
+    await stdoutOf(skiff('tag', id, 'again:v1'));
+    const out = await stdoutOf(skiff('rmi', id));
     expect(out).toBe(`Untagged: ${name()}\nUntagged: localhost/again:v1\nDeleted: ${id}\n`);
-    expect(await ok(skiff('images', '-q'))).toBe('');
+    expect(await stdoutOf(skiff('images', '-q'))).toBe('');
   });
 });
 
@@ -271,39 +215,39 @@ describe('skiff save, load and import', () => {
   let id: string;
 
   beforeAll(async () => {
-    id = (await ok(skiff('pull', '-q', `oci:${layout}:latest`))).trim();
-    await ok(skiff('tag', id, 'busybox:saved'));
+    id = (await stdoutOf(skiff('pull', '-q', `oci:${layout}:latest`))).trim();
+    await stdoutOf(skiff('tag', id, 'busybox:saved'));
   });
 
   it('saves a docker-archive that podman loads, and loads it back from stdin', async () => {
     const file = join(work, 'saved.tar');
-    await ok(skiff('save', '-q', '-o', file, 'busybox:saved'));
+    await stdoutOf(skiff('save', '-q', '-o', file, 'busybox:saved'));
     const pl = await podman('load', '-i', file);
     expect(pl.code, pl.stderr).toBe(0);
     expect(pl.stdout).toBe('Loaded image: localhost/busybox:saved\n');
     expect(
-      (await ok(podman('images', '--format', '{{.ID}}', 'localhost/busybox:saved'))).trim(),
+      (await stdoutOf(podman('images', '--format', '{{.ID}}', 'localhost/busybox:saved'))).trim(),
     ).toBe(id.slice(0, 12));
-    await ok(skiff('rmi', '-a'));
+    await stdoutOf(skiff('rmi', '-a'));
     const loaded = await skiff('load', '-q');
     expect(loaded.code).not.toBe(0); // stdin is empty: not an archive
     const data = await readFile(file);
     const r = await run(
       process.execPath,
-      [CLI, '--root', storeRoot, '--runroot', storeRun, 'load'],
+      [SKIFF_CLI, '--root', storeRoot, '--runroot', storeRun, 'load'],
       data,
     );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('Loaded image: localhost/busybox:saved\n');
-    expect((await ok(skiff('images', '--format', '{{.ID}}'))).trim()).toBe(id.slice(0, 12));
+    expect((await stdoutOf(skiff('images', '--format', '{{.ID}}'))).trim()).toBe(id.slice(0, 12));
   });
 
   it('loads what podman saves (docker-archive and oci-archive)', async () => {
-    await ok(podman('tag', 'localhost/busybox:saved', 'docker.io/library/frompodman:1'));
+    await stdoutOf(podman('tag', 'localhost/busybox:saved', 'docker.io/library/frompodman:1'));
     const dockerFile = join(work, 'podman.tar');
     const ociFile = join(work, 'podman-oci.tar');
-    await ok(podman('save', '-q', '-o', dockerFile, 'docker.io/library/frompodman:1'));
-    await ok(
+    await stdoutOf(podman('save', '-q', '-o', dockerFile, 'docker.io/library/frompodman:1'));
+    await stdoutOf(
       podman(
         'save',
         '-q',
@@ -314,28 +258,28 @@ describe('skiff save, load and import', () => {
         'docker.io/library/frompodman:1',
       ),
     );
-    await ok(skiff('rmi', '-a'));
-    expect(await ok(skiff('load', '-q', '-i', dockerFile))).toBe(
+    await stdoutOf(skiff('rmi', '-a'));
+    expect(await stdoutOf(skiff('load', '-q', '-i', dockerFile))).toBe(
       'Loaded image: docker.io/library/frompodman:1\n',
     );
-    const inspect = JSON.parse(await ok(skiff('image', 'inspect', 'frompodman:1')));
+    const inspect = JSON.parse(await stdoutOf(skiff('image', 'inspect', 'frompodman:1')));
     expect(inspect[0].Id).toBe(id);
-    await ok(skiff('rmi', '-a'));
-    const oci = await ok(skiff('load', '-q', '-i', ociFile));
+    await stdoutOf(skiff('rmi', '-a'));
+    const oci = await stdoutOf(skiff('load', '-q', '-i', ociFile));
     expect(oci).toMatch(/^Loaded image: /);
-    expect((await ok(skiff('images', '-q', '--no-trunc'))).trim()).toBe(`sha256:${id}`);
+    expect((await stdoutOf(skiff('images', '-q', '--no-trunc'))).trim()).toBe(`sha256:${id}`);
   });
 
   it('saves several images into one docker-archive with -m, and other formats', async () => {
-    await ok(skiff('tag', id, 'busybox:saved'));
+    await stdoutOf(skiff('tag', id, 'busybox:saved'));
     const rootfs = join(work, 'rootfs');
     await mkdir(join(rootfs, 'etc'), { recursive: true });
     await writeFile(join(rootfs, 'etc', 'hello'), 'hello from import\n');
     const tarball = join(work, 'rootfs.tar');
     await execFileAsync('tar', ['-C', rootfs, '-cf', tarball, '.']);
-    const imported = (await ok(skiff('import', '-q', tarball, 'imported:v1'))).trim();
+    const imported = (await stdoutOf(skiff('import', '-q', tarball, 'imported:v1'))).trim();
     const multi = join(work, 'multi.tar');
-    await ok(skiff('save', '-q', '-m', '-o', multi, 'busybox:saved', 'imported:v1'));
+    await stdoutOf(skiff('save', '-q', '-m', '-o', multi, 'busybox:saved', 'imported:v1'));
     const { stdout } = await execFileAsync('tar', ['-xOf', multi, 'manifest.json']);
     const manifest = JSON.parse(stdout);
     expect(manifest.map((m: { RepoTags: string[] }) => m.RepoTags)).toEqual([
@@ -344,7 +288,9 @@ describe('skiff save, load and import', () => {
     ]);
     expect(manifest[1].Config).toBe(`${imported.slice(7)}.json`);
     const ociArchive = join(work, 'save-oci.tar');
-    await ok(skiff('save', '-q', '--format', 'oci-archive', '-o', ociArchive, 'busybox:saved'));
+    await stdoutOf(
+      skiff('save', '-q', '--format', 'oci-archive', '-o', ociArchive, 'busybox:saved'),
+    );
     const index = JSON.parse(
       (await execFileAsync('tar', ['-xOf', ociArchive, 'index.json'])).stdout,
     );
@@ -352,11 +298,11 @@ describe('skiff save, load and import', () => {
       'localhost/busybox:saved',
     );
     const dir = join(work, 'save-dir');
-    await ok(skiff('save', '-q', '--format', 'oci-dir', '-o', dir, 'busybox:saved'));
+    await stdoutOf(skiff('save', '-q', '--format', 'oci-dir', '-o', dir, 'busybox:saved'));
     expect(await readFile(join(dir, 'version'), 'utf8')).toContain('Directory Transport Version');
     // stdout when redirected
     const toStdout = await run(process.execPath, [
-      CLI,
+      SKIFF_CLI,
       '--root',
       storeRoot,
       '--runroot',
@@ -379,7 +325,7 @@ describe('skiff save, load and import', () => {
     const r = await run(
       process.execPath,
       [
-        CLI,
+        SKIFF_CLI,
         '--root',
         storeRoot,
         '--runroot',
@@ -407,7 +353,7 @@ describe('skiff save, load and import', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
     expect(r.stderr).toContain('Writing manifest to image destination\nStoring signatures\n');
-    const [img] = JSON.parse(await ok(skiff('image', 'inspect', 'myimp')));
+    const [img] = JSON.parse(await stdoutOf(skiff('image', 'inspect', 'myimp')));
     expect(img.Config).toEqual({
       User: '1000',
       ExposedPorts: { '80/tcp': {} },
@@ -423,7 +369,7 @@ describe('skiff save, load and import', () => {
     );
     // The stored layer is the tarball itself: saving gives back the same bytes.
     const out = join(work, 'myimp.tar');
-    await ok(skiff('save', '-q', '-o', out, 'myimp'));
+    await stdoutOf(skiff('save', '-q', '-o', out, 'myimp'));
     const layerName = `${img.RootFS.Layers[0].slice(7)}.tar`;
     const extracted = join(work, 'myimp-x');
     await mkdir(extracted);
@@ -443,46 +389,48 @@ describe('skiff save, load and import', () => {
 
 describe('skiff prune and reset', () => {
   it('image prune removes dangling images, system prune -a the rest, reset empties the store', async () => {
-    const id = (await ok(skiff('pull', '-q', `oci:${layout}:latest`))).trim();
-    const imp = (await ok(skiff('import', '-q', join(work, 'rootfs2.tar')))).trim().slice(7);
-    const pruned = await ok(skiff('image', 'prune', '-f'));
+    const id = (await stdoutOf(skiff('pull', '-q', `oci:${layout}:latest`))).trim();
+    const imp = (await stdoutOf(skiff('import', '-q', join(work, 'rootfs2.tar')))).trim().slice(7);
+    const pruned = await stdoutOf(skiff('image', 'prune', '-f'));
     expect(pruned.trim().split('\n')).toContain(imp);
-    expect(await ok(skiff('images', '--filter', 'dangling=true', '-q'))).toBe('');
-    expect((await ok(skiff('images', '-q', '--no-trunc'))).trim().split('\n')).toContain(
+    expect(await stdoutOf(skiff('images', '--filter', 'dangling=true', '-q'))).toBe('');
+    expect((await stdoutOf(skiff('images', '-q', '--no-trunc'))).trim().split('\n')).toContain(
       `sha256:${id}`,
     );
 
-    const df = await ok(skiff('system', 'df'));
+    const df = await stdoutOf(skiff('system', 'df'));
     expect(df.split('\n')[0]).toMatch(/^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE$/);
     expect(df).toMatch(/\nImages\s+\d+\s+0\s+[\d.]+[kM]B\s+[\d.]+[kM]B \(100%\)\n/);
 
-    const sys = await ok(skiff('system', 'prune', '-a', '-f'));
+    const sys = await stdoutOf(skiff('system', 'prune', '-a', '-f'));
     expect(sys).toContain(`Deleted Images\n`);
     expect(sys).toContain(id);
     expect(sys).toMatch(/Total reclaimed space: [\d.]+[kM]?B\n$/);
-    expect(await ok(skiff('images', '-q'))).toBe('');
+    expect(await stdoutOf(skiff('images', '-q'))).toBe('');
     // Nothing left of the images' blobs and layers.
     const left = (await listFiles(storeRoot)).filter((f) => /blobs|layers/.test(f));
     expect(left).toEqual([]);
 
-    await ok(skiff('pull', '-q', `oci:${layout}:latest`));
-    await ok(skiff('system', 'reset', '-f'));
+    await stdoutOf(skiff('pull', '-q', `oci:${layout}:latest`));
+    await stdoutOf(skiff('system', 'reset', '-f'));
     expect(await listFiles(storeRoot)).toEqual([]);
     expect(await listFiles(storeRun)).toEqual([]);
-    expect(await ok(skiff('images', '-q'))).toBe('');
+    expect(await stdoutOf(skiff('images', '-q'))).toBe('');
   });
 
   it("info reports the store and version in podman's shape", async () => {
-    const info = JSON.parse(await ok(skiff('info', '--format', 'json')));
+    const info = JSON.parse(await stdoutOf(skiff('info', '--format', 'json')));
     expect(info.store).toMatchObject({
       graphRoot: storeRoot,
       runRoot: storeRun,
       imageStore: { number: 0 },
     });
     expect(info.host.arch).toBe('amd64');
-    expect(await ok(skiff('info', '--format', '{{.Store.GraphRoot}}'))).toBe(`${storeRoot}\n`);
+    expect(await stdoutOf(skiff('info', '--format', '{{.Store.GraphRoot}}'))).toBe(
+      `${storeRoot}\n`,
+    );
     expect(
-      await ok(
+      await stdoutOf(
         skiff(
           '--storage-driver',
           'vfs',
@@ -496,10 +444,10 @@ describe('skiff prune and reset', () => {
         ),
       ),
     ).toBe('vfs\n');
-    expect(await ok(skiff('version', '--format', '{{.Client.Version}}'))).toMatch(
+    expect(await stdoutOf(skiff('version', '--format', '{{.Client.Version}}'))).toMatch(
       /^\d+\.\d+\.\d+\n$/,
     );
-    const v = await run(process.execPath, [CLI, '--version']);
+    const v = await run(process.execPath, [SKIFF_CLI, '--version']);
     expect(v.stdout).toMatch(/^skiff version \d+\.\d+\.\d+\n$/);
   });
 

@@ -11,34 +11,18 @@ import {
   parseImageName,
 } from '@skiff/transports';
 import { platformFromGlobals } from './inspect.js';
-import { type GlobalOptions, type RegistryOpenOptions, registryOpenOptions } from './options.js';
+import { type GlobalOptions, registrySide, type SourceAndDestRegistryFlags } from './options.js';
 
-export interface CopyFlags {
+export interface CopyFlags extends SourceAndDestRegistryFlags {
   additionalTag?: string[];
   all?: boolean;
-  authfile?: string;
-  destAuthfile?: string;
-  destCertDir?: string;
   destCompressFormat?: 'gzip' | 'zstd';
-  destCreds?: string;
-  destNoCreds?: boolean;
-  destUsername?: string;
-  destPassword?: string;
-  destTlsVerify?: boolean;
   digestfile?: string;
   format?: string;
   multiArch?: string;
   preserveDigests?: boolean;
   quiet?: boolean;
   removeSignatures?: boolean;
-  retryTimes?: string;
-  srcAuthfile?: string;
-  srcCertDir?: string;
-  srcCreds?: string;
-  srcNoCreds?: boolean;
-  srcUsername?: string;
-  srcPassword?: string;
-  srcTlsVerify?: boolean;
 }
 
 const MULTI_ARCH: readonly MultiArchMode[] = ['system', 'all', 'index-only'];
@@ -74,21 +58,6 @@ function multiArchMode(flags: CopyFlags, explicit: boolean): MultiArchMode {
     });
   }
   return mode;
-}
-
-/** One side's registry flags (--src-* or --dest-*, with --authfile as the fallback file). */
-export function registrySide(side: 'src' | 'dest', flags: CopyFlags): RegistryOpenOptions {
-  const src = side === 'src';
-  return registryOpenOptions(`${side}-`, {
-    creds: src ? flags.srcCreds : flags.destCreds,
-    username: src ? flags.srcUsername : flags.destUsername,
-    password: src ? flags.srcPassword : flags.destPassword,
-    noCreds: src ? flags.srcNoCreds : flags.destNoCreds,
-    authfile: (src ? flags.srcAuthfile : flags.destAuthfile) ?? flags.authfile,
-    certDir: src ? flags.srcCertDir : flags.destCertDir,
-    tlsVerify: src ? flags.srcTlsVerify : flags.destTlsVerify,
-    retryTimes: flags.retryTimes,
-  });
 }
 
 /** Additional tags only make sense where an archive records names. */

@@ -56,6 +56,47 @@ export function commandRegistryOptions(opts: CommanderRegistryFlags): RegistryOp
   });
 }
 
+/**
+ * The registry flags of a command that reads from one registry and writes to another (copy,
+ * sync), as commander parses them: `--src-*` and `--dest-*`, with `--authfile` for both.
+ */
+export interface SourceAndDestRegistryFlags {
+  authfile?: string;
+  srcAuthfile?: string;
+  destAuthfile?: string;
+  srcCreds?: string;
+  destCreds?: string;
+  srcUsername?: string;
+  destUsername?: string;
+  srcPassword?: string;
+  destPassword?: string;
+  srcNoCreds?: boolean;
+  destNoCreds?: boolean;
+  srcCertDir?: string;
+  destCertDir?: string;
+  srcTlsVerify?: boolean;
+  destTlsVerify?: boolean;
+  retryTimes?: string;
+}
+
+/** One side's registry options (--src-* or --dest-*, with --authfile as the fallback file). */
+export function registrySide(
+  side: 'src' | 'dest',
+  flags: SourceAndDestRegistryFlags,
+): RegistryOpenOptions {
+  const src = side === 'src';
+  return registryOpenOptions(`${side}-`, {
+    creds: src ? flags.srcCreds : flags.destCreds,
+    username: src ? flags.srcUsername : flags.destUsername,
+    password: src ? flags.srcPassword : flags.destPassword,
+    noCreds: src ? flags.srcNoCreds : flags.destNoCreds,
+    authfile: (src ? flags.srcAuthfile : flags.destAuthfile) ?? flags.authfile,
+    certDir: src ? flags.srcCertDir : flags.destCertDir,
+    tlsVerify: src ? flags.srcTlsVerify : flags.destTlsVerify,
+    retryTimes: flags.retryTimes,
+  });
+}
+
 /** The docker:// transport's open options that registry flags set (see @skiff/transports). */
 export interface RegistryOpenOptions {
   creds?: string;

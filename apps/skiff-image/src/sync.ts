@@ -15,7 +15,12 @@ import {
 } from '@skiff/transports';
 import { manifestFormat } from './copy.js';
 import { platformFromGlobals } from './inspect.js';
-import { type GlobalOptions, type RegistryOpenOptions, registryOpenOptions } from './options.js';
+import {
+  type GlobalOptions,
+  type RegistryOpenOptions,
+  registrySide,
+  type SourceAndDestRegistryFlags,
+} from './options.js';
 import {
   compileRegex,
   destinationName,
@@ -27,7 +32,7 @@ import {
   type YamlRegistryConfig,
 } from './sync-plan.js';
 
-export interface SyncFlags {
+export interface SyncFlags extends SourceAndDestRegistryFlags {
   src?: string;
   dest?: string;
   all?: boolean;
@@ -37,24 +42,8 @@ export interface SyncFlags {
   removeSignatures?: boolean;
   preserveDigests?: boolean;
   format?: string;
-  retryTimes?: string;
   includeTags?: string[];
   excludeTags?: string[];
-  authfile?: string;
-  srcAuthfile?: string;
-  destAuthfile?: string;
-  srcCreds?: string;
-  destCreds?: string;
-  srcUsername?: string;
-  destUsername?: string;
-  srcPassword?: string;
-  destPassword?: string;
-  srcNoCreds?: boolean;
-  destNoCreds?: boolean;
-  srcCertDir?: string;
-  destCertDir?: string;
-  srcTlsVerify?: boolean;
-  destTlsVerify?: boolean;
 }
 
 /** One image to copy: its source name and what names it at the destination. */
@@ -318,20 +307,6 @@ async function yamlSource(
 const SOURCE_TRANSPORTS = ['docker', 'dir', 'yaml'];
 const DEST_TRANSPORTS = ['docker', 'dir'];
 
-function side(flags: SyncFlags, which: 'src' | 'dest'): RegistryOpenOptions {
-  const src = which === 'src';
-  return registryOpenOptions(`${which}-`, {
-    creds: src ? flags.srcCreds : flags.destCreds,
-    username: src ? flags.srcUsername : flags.destUsername,
-    password: src ? flags.srcPassword : flags.destPassword,
-    noCreds: src ? flags.srcNoCreds : flags.destNoCreds,
-    authfile: (src ? flags.srcAuthfile : flags.destAuthfile) ?? flags.authfile,
-    certDir: src ? flags.srcCertDir : flags.destCertDir,
-    tlsVerify: src ? flags.srcTlsVerify : flags.destTlsVerify,
-    retryTimes: flags.retryTimes,
-  });
-}
-
 async function exists(p: string): Promise<boolean> {
   return lstat(p).then(
     () => true,
@@ -391,8 +366,8 @@ export async function syncCommand(
   }
   const format = manifestFormat(flags.format);
   const keep = tagFilter(flags.includeTags, flags.excludeTags);
-  const srcRegistry = side(flags, 'src');
-  const destRegistry = side(flags, 'dest');
+  const srcRegistry = registrySide('src', flags);
+  const destRegistry = registrySide('dest', flags);
 
   let groups: SourceGroup[];
   if (flags.src === 'docker') groups = await dockerSource(source, srcRegistry, signal);

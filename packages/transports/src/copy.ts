@@ -9,6 +9,7 @@ import {
   ErrorCode,
   type ExpectedBlob,
   hostPlatform,
+  type ImageConfig,
   type ImageDestination,
   type ImageManifestDoc,
   type ImageSource,
@@ -100,7 +101,7 @@ function checkManifestBytes(raw: Uint8Array, d: Descriptor, where: string): void
 }
 
 /** Reads a small blob (a config) completely, verifying digest and size on the way. */
-export async function readBlobFully(
+async function readBlobFully(
   src: ImageSource,
   d: BlobInfo,
   what: string,
@@ -123,6 +124,37 @@ export async function readBlobFully(
     });
   });
   return new Uint8Array(Buffer.concat(chunks));
+}
+
+/** Reads an image's config blob (verifying its digest and size) and parses it. */
+export async function readImageConfig(
+  src: ImageSource,
+  doc: ImageManifestDoc,
+  signal?: AbortSignal,
+): Promise<{ raw: Uint8Array; config: ImageConfig }> {
+  const raw = await readBlobFully(
+    src,
+    doc.config,
+    `config ${doc.config.digest} of ${src.reference}`,
+    signal,
+  );
+  return { raw, config: parseImageConfig(raw) };
+}
+
+/** The config's diff_ids, refusing a config that does not list one for each manifest layer. */
+export function layerDiffIds(
+  src: ImageSource,
+  doc: ImageManifestDoc,
+  config: ImageConfig,
+): string[] {
+  const diffIds = config.rootfs.diff_ids;
+  if (diffIds.length !== doc.layers.length) {
+    throw new SkiffError(
+      ErrorCode.InvalidManifest,
+      `${src.reference}: config ${doc.config.digest} lists ${diffIds.length} diff_ids but manifest ${doc.digest} has ${doc.layers.length} layers`,
+    );
+  }
+  return diffIds;
 }
 
 /**
@@ -367,20 +399,8 @@ async function copySingleImage(
   if (to !== doc.mediaType)
     refuseChange(ctx, `the manifest would be converted from ${doc.mediaType} to ${to}`);
 
-  const configRaw = await readBlobFully(
-    src,
-    doc.config,
-    `config ${doc.config.digest} of ${src.reference}`,
-    signal,
-  );
-  const config = parseImageConfig(configRaw);
-  const diffIds = config.rootfs.diff_ids;
-  if (diffIds.length !== doc.layers.length) {
-    throw new SkiffError(
-      ErrorCode.InvalidManifest,
-      `${src.reference}: config ${doc.config.digest} lists ${diffIds.length} diff_ids but manifest ${doc.digest} has ${doc.layers.length} layers`,
-    );
-  }
+  const { raw: configRaw, config } = await readImageConfig(src, doc, signal);
+  const diffIds = layerDiffIds(src, doc, config);
   const plans: LayerPlan[] = doc.layers.map((desc, index) => {
     const diffId = diffIds[index]!;
     const comp = layerCompression(desc.mediaType) ?? 'none';

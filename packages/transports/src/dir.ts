@@ -1,10 +1,8 @@
-import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   type BlobInfo,
-  digestOf,
   ErrorCode,
   type ImageDestination,
   type ImageSource,
@@ -15,9 +13,11 @@ import {
   SkiffError,
 } from '@skiff/oci-image';
 import {
+  checkManifestDigest,
   exists,
+  hasBlobFile,
+  openBlobFile,
   readSmallFile,
-  regularFileSize,
   storeBlobFile,
   tempName,
   throwIfAborted,
@@ -63,29 +63,15 @@ export class DirSource implements ImageSource {
         ? `manifest ${instanceDigest} of ${this.reference}`
         : `manifest of ${this.reference}`,
     );
-    if (instanceDigest !== undefined) {
-      const actual = digestOf(raw, parseDigest(instanceDigest).algorithm);
-      if (actual !== instanceDigest) {
-        throw new SkiffError(
-          ErrorCode.DigestMismatch,
-          `manifest ${instanceDigest} in ${this.reference} has digest ${actual}`,
-        );
-      }
-    }
+    if (instanceDigest !== undefined) checkManifestDigest(raw, instanceDigest, this.reference);
     return { raw, mediaType: parseManifest(raw).mediaType };
   }
 
   async getBlob(info: BlobInfo, signal?: AbortSignal): Promise<{ stream: Readable; size: number }> {
     throwIfAborted(signal);
-    const p = path.join(this.root, dirBlobName(info.digest));
-    const size = await regularFileSize(p);
-    if (size === undefined) {
-      throw new SkiffError(
-        ErrorCode.BlobUnknown,
-        `blob ${info.digest} not found in ${this.reference}`,
-      );
-    }
-    return { stream: createReadStream(p, { signal }), size };
+    return openBlobFile(path.join(this.root, dirBlobName(info.digest)), info, this.reference, {
+      signal,
+    });
   }
 
   async close(): Promise<void> {}
@@ -144,20 +130,18 @@ export class DirDestination implements ImageDestination {
 
   async hasBlob(info: BlobInfo, signal?: AbortSignal): Promise<boolean> {
     throwIfAborted(signal);
-    const size = await regularFileSize(path.join(this.staging, dirBlobName(info.digest)));
-    return size !== undefined && (info.size < 0 || size === info.size);
+    return hasBlobFile(path.join(this.staging, dirBlobName(info.digest)), info);
   }
 
   async putBlob(stream: Readable, info: BlobInfo, signal?: AbortSignal): Promise<BlobInfo> {
-    const stored = await storeBlobFile(
+    return storeBlobFile(
       this.staging,
       stream,
-      { digest: info.digest || undefined, size: info.size >= 0 ? info.size : undefined },
+      info,
       (d) => path.join(this.staging, dirBlobName(d)),
-      `blob ${info.digest || '(new)'} for ${this.reference}`,
+      this.reference,
       signal,
     );
-    return { ...info, digest: stored.digest, size: stored.size };
   }
 
   async putManifest(

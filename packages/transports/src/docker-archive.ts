@@ -22,12 +22,13 @@ import {
   serializeJson,
 } from '@skiff/oci-image';
 import {
+  hasBlobFile,
   makeTempDir,
   readSmallFile,
   regularFileSize,
   storeBlobFile,
-  tempName,
   throwIfAborted,
+  writeThroughTemp,
 } from './fsutil.js';
 import type { ImageName, OpenOptions } from './name.js';
 import { type ExtractedArchive, extractArchiveSafely, writeTarFromFiles } from './safe-tar.js';
@@ -365,20 +366,18 @@ export class DockerArchiveDestination implements ImageDestination {
 
   async hasBlob(info: BlobInfo, signal?: AbortSignal): Promise<boolean> {
     throwIfAborted(signal);
-    const size = await regularFileSize(this.blobFile(info.digest));
-    return size !== undefined && (info.size < 0 || size === info.size);
+    return hasBlobFile(this.blobFile(info.digest), info);
   }
 
   async putBlob(stream: Readable, info: BlobInfo, signal?: AbortSignal): Promise<BlobInfo> {
-    const stored = await storeBlobFile(
+    return storeBlobFile(
       this.staging,
       stream,
-      { digest: info.digest || undefined, size: info.size >= 0 ? info.size : undefined },
+      info,
       (d) => this.blobFile(d),
-      `blob ${info.digest || '(new)'} for ${this.reference}`,
+      this.reference,
       signal,
     );
-    return { ...info, digest: stored.digest, size: stored.size };
   }
 
   async putManifest(
@@ -457,14 +456,9 @@ export class DockerArchiveDestination implements ImageDestination {
     if (Object.keys(repositories).length > 0) {
       entries.push({ name: 'repositories', data: serializeJson(repositories) });
     }
-    const out = path.join(path.dirname(this.file), tempName(path.basename(this.file)));
-    try {
-      await writeTarFromFiles(out, entries, signal ?? this.signal);
-      await fs.rename(out, this.file);
-    } catch (err) {
-      await fs.rm(out, { force: true });
-      throw err;
-    }
+    await writeThroughTemp(this.file, (tmp) =>
+      writeTarFromFiles(tmp, entries, signal ?? this.signal),
+    );
   }
 
   async close(): Promise<void> {

@@ -415,6 +415,39 @@ export async function listRegistryTags(
   }
 }
 
+/**
+ * Deletes an image's manifest from a registry (skopeo delete): `docker://REF` or a bare
+ * reference, by tag or digest. The registry deletes by digest, so every tag pointing at that
+ * manifest goes too. Goes to the registry's (possibly remapped) location, never a mirror.
+ * A failed delete says which image it was deleting.
+ */
+export async function deleteRegistryImage(
+  name: ImageName | string,
+  opts: OpenOptions = {},
+): Promise<void> {
+  const parsed = toName(name);
+  const ref = needReference(parsed);
+  const conf = await loadConf(opts);
+  const ep = resolvePushEndpoint(conf, formatReference(normalizeReference(ref)));
+  const client = newClient(ep, conf, opts);
+  try {
+    await client.deleteManifest(ep.repository, ep.ref, opts.signal ? { signal: opts.signal } : {});
+  } catch (err) {
+    let message = (err as Error).message;
+    // The registry answers a HEAD for an unknown tag with a bare 404: say what it means.
+    if (isSkiffError(err, ErrorCode.ManifestUnknown) && !/manifest unknown/i.test(message)) {
+      message += ', manifest unknown';
+    }
+    throw new SkiffError(
+      isSkiffError(err) ? err.code : RegistryErrorCode.Registry,
+      `deleting image ${parsed.text}: ${message}`,
+      { cause: err, ...(isSkiffError(err) && err.hint ? { hint: err.hint } : {}) },
+    );
+  } finally {
+    await client.close();
+  }
+}
+
 export const dockerTransport: Transport = {
   name: 'docker',
   parse: parseDockerName,

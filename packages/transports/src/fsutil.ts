@@ -1,11 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { digestingStream, ErrorCode, parseDigest, SkiffError } from '@skiff/oci-image';
+import {
+  type BlobInfo,
+  digestingStream,
+  digestOf,
+  ErrorCode,
+  parseDigest,
+  SkiffError,
+} from '@skiff/oci-image';
 
 /** A name unique to this process and call, for temp files next to their final place. */
 export function tempName(base: string): string {
@@ -16,10 +23,27 @@ export async function makeTempDir(prefix: string, tmpDir?: string): Promise<stri
   return fs.mkdtemp(path.join(tmpDir ?? os.tmpdir(), `skiff-${prefix}-`));
 }
 
-/** Writes a file atomically: temp file in the same directory, fsync, rename. */
-export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
+/**
+ * Creates or replaces `file` through a temp file next to it that `write` fills, renamed into
+ * place once written; on failure the temp file is removed and `file` is untouched.
+ */
+export async function writeThroughTemp(
+  file: string,
+  write: (tmp: string) => Promise<void>,
+): Promise<void> {
   const tmp = path.join(path.dirname(file), tempName(path.basename(file)));
   try {
+    await write(tmp);
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Writes a file atomically: temp file in the same directory, fsync, rename. */
+export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
+  await writeThroughTemp(file, async (tmp) => {
     const fh = await fs.open(tmp, 'wx', 0o644);
     try {
       await fh.writeFile(data);
@@ -27,11 +51,7 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string): 
     } finally {
       await fh.close();
     }
-    await fs.rename(tmp, file);
-  } catch (err) {
-    await fs.rm(tmp, { force: true });
-    throw err;
-  }
+  });
 }
 
 export async function exists(p: string): Promise<boolean> {
@@ -53,24 +73,41 @@ export async function regularFileSize(p: string): Promise<number | undefined> {
   }
 }
 
-export interface StoredBlob {
-  digest: string;
-  size: number;
+/** A destination's hasBlob for a blob kept as a file: a regular file of the blob's size (if known). */
+export async function hasBlobFile(p: string, info: BlobInfo): Promise<boolean> {
+  const size = await regularFileSize(p);
+  return size !== undefined && (info.size < 0 || size === info.size);
+}
+
+/** A source's getBlob for a blob kept as a file; a missing one is BlobUnknown in `reference`. */
+export async function openBlobFile(
+  p: string,
+  info: BlobInfo,
+  reference: string,
+  opts: { signal?: AbortSignal | undefined; highWaterMark?: number } = {},
+): Promise<{ stream: Readable; size: number }> {
+  const size = await regularFileSize(p);
+  if (size === undefined) {
+    throw new SkiffError(ErrorCode.BlobUnknown, `blob ${info.digest} not found in ${reference}`);
+  }
+  return { stream: createReadStream(p, opts), size };
 }
 
 /**
- * Stores a stream as a content-addressed file: exclusive temp file, digest and size check,
- * atomic rename to `finalPath(digest)`. Nothing is kept on mismatch or error.
+ * A destination's putBlob for blobs kept as files: stores the stream as `finalPath(digest)`
+ * through an exclusive temp file in `dir`, checking the digest and size `info` gives (an empty
+ * digest or a negative size: not known). Nothing is kept on mismatch or error.
  */
 export async function storeBlobFile(
   dir: string,
   stream: Readable,
-  expected: { digest?: string; size?: number },
+  info: BlobInfo,
   finalPath: (digest: string) => string,
-  what: string,
+  reference: string,
   signal?: AbortSignal,
-): Promise<StoredBlob> {
-  const algorithm = expected.digest ? parseDigest(expected.digest).algorithm : 'sha256';
+): Promise<BlobInfo> {
+  const what = `blob ${info.digest || '(new)'} for ${reference}`;
+  const algorithm = info.digest ? parseDigest(info.digest).algorithm : 'sha256';
   const tmp = path.join(dir, tempName('blob'));
   const hasher = digestingStream(algorithm);
   try {
@@ -79,25 +116,36 @@ export async function storeBlobFile(
     });
     const digest = hasher.digest();
     const size = hasher.bytes;
-    if (expected.size !== undefined && expected.size >= 0 && size !== expected.size) {
+    if (info.size >= 0 && size !== info.size) {
       throw new SkiffError(
         ErrorCode.SizeMismatch,
-        `size mismatch for ${what}: expected ${expected.size} bytes, got ${size}`,
+        `size mismatch for ${what}: expected ${info.size} bytes, got ${size}`,
       );
     }
-    if (expected.digest !== undefined && digest !== expected.digest) {
+    if (info.digest && digest !== info.digest) {
       throw new SkiffError(
         ErrorCode.DigestMismatch,
-        `digest mismatch for ${what}: expected ${expected.digest}, got ${digest}`,
+        `digest mismatch for ${what}: expected ${info.digest}, got ${digest}`,
       );
     }
     const target = finalPath(digest);
     await fs.mkdir(path.dirname(target), { recursive: true });
     await fs.rename(tmp, target);
-    return { digest, size };
+    return { ...info, digest, size };
   } catch (err) {
     await fs.rm(tmp, { force: true });
     throw err;
+  }
+}
+
+/** Checks that a manifest read from `reference` by digest has that digest. */
+export function checkManifestDigest(raw: Uint8Array, digest: string, reference: string): void {
+  const actual = digestOf(raw, parseDigest(digest).algorithm);
+  if (actual !== digest) {
+    throw new SkiffError(
+      ErrorCode.DigestMismatch,
+      `manifest ${digest} in ${reference} has digest ${actual}`,
+    );
   }
 }
 

@@ -25,6 +25,7 @@ export { DirDestination, DirSource } from './dir.js';
 export {
   DockerDestination,
   DockerSource,
+  deleteRegistryImage,
   dockerTransport,
   listRegistryTags,
   parseDockerName,

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ImageDestination, ImageSource } from '@skiff/oci-image';
-import { makeTempDir, tempName } from './fsutil.js';
+import { makeTempDir, writeThroughTemp } from './fsutil.js';
 import type { OpenOptions } from './name.js';
 import { OciLayoutDestination, OciLayoutSource } from './oci-layout.js';
 import { extractArchiveSafely, writeTarFromFiles } from './safe-tar.js';
@@ -60,14 +60,8 @@ export async function openOciArchiveDestination(
   const tmp = await makeTempDir('oci-archive', opts.tmpDir);
   const layout = path.join(tmp, 'layout');
   const afterCommit = async () => {
-    const out = path.join(path.dirname(file), tempName(path.basename(file)));
-    try {
-      await writeTarFromFiles(out, await layoutEntries(layout), opts.signal);
-      await fs.rename(out, file);
-    } catch (err) {
-      await fs.rm(out, { force: true });
-      throw err;
-    }
+    const entries = await layoutEntries(layout);
+    await writeThroughTemp(file, (partial) => writeTarFromFiles(partial, entries, opts.signal));
   };
   try {
     return await OciLayoutDestination.open(layout, ref, reference, {

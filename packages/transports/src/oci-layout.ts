@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -19,7 +19,10 @@ import {
   VerifyingStream,
 } from '@skiff/oci-image';
 import {
+  checkManifestDigest,
   exists,
+  hasBlobFile,
+  openBlobFile,
   readSmallFile,
   regularFileSize,
   storeBlobFile,
@@ -113,13 +116,7 @@ export class OciLayoutSource implements ImageSource {
     throwIfAborted(signal);
     const digest = instanceDigest ?? this.top.digest;
     const raw = await readSmallFile(blobPath(this.root, digest), `manifest ${digest}`);
-    const actual = digestOf(raw, parseDigest(digest).algorithm);
-    if (actual !== digest) {
-      throw new SkiffError(
-        ErrorCode.DigestMismatch,
-        `manifest ${digest} in ${this.reference} has digest ${actual}`,
-      );
-    }
+    checkManifestDigest(raw, digest, this.reference);
     if (instanceDigest === undefined) {
       if (this.top.size !== raw.length) {
         throw new SkiffError(
@@ -134,15 +131,10 @@ export class OciLayoutSource implements ImageSource {
 
   async getBlob(info: BlobInfo, signal?: AbortSignal): Promise<{ stream: Readable; size: number }> {
     throwIfAborted(signal);
-    const p = blobPath(this.root, info.digest);
-    const size = await regularFileSize(p);
-    if (size === undefined) {
-      throw new SkiffError(
-        ErrorCode.BlobUnknown,
-        `blob ${info.digest} not found in ${this.reference}`,
-      );
-    }
-    return { stream: createReadStream(p, { signal, highWaterMark: 1 << 20 }), size };
+    return openBlobFile(blobPath(this.root, info.digest), info, this.reference, {
+      signal,
+      highWaterMark: 1 << 20,
+    });
   }
 
   private closed = false;
@@ -246,8 +238,7 @@ export class OciLayoutDestination implements ImageDestination {
 
   async hasBlob(info: BlobInfo, signal?: AbortSignal): Promise<boolean> {
     throwIfAborted(signal);
-    const size = await regularFileSize(blobPath(this.root, info.digest));
-    return size !== undefined && (info.size < 0 || size === info.size);
+    return hasBlobFile(blobPath(this.root, info.digest), info);
   }
 
   async putBlob(stream: Readable, info: BlobInfo, signal?: AbortSignal): Promise<BlobInfo> {
@@ -268,13 +259,13 @@ export class OciLayoutDestination implements ImageDestination {
     const stored = await storeBlobFile(
       path.join(this.root, 'blobs'),
       stream,
-      { digest: info.digest || undefined, size: info.size >= 0 ? info.size : undefined },
+      info,
       (d) => blobPath(this.root, d),
-      `blob ${info.digest || '(new)'} for ${this.reference}`,
+      this.reference,
       signal,
     );
     if (!preexisting) this.written.add(stored.digest);
-    return { ...info, digest: stored.digest, size: stored.size };
+    return stored;
   }
 
   /** Exclusive temp file, written from a self-verifying stream, renamed into place. */

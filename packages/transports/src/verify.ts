@@ -12,13 +12,12 @@ import {
   type ParsedManifest,
   type Platform,
   parseDigest,
-  parseImageConfig,
   parseManifest,
   SkiffError,
   selectPlatformManifest,
   verifyingStream,
 } from '@skiff/oci-image';
-import { readBlobFully } from './copy.js';
+import { layerDiffIds, readImageConfig } from './copy.js';
 
 export interface ResolvedImage {
   /** The top-level manifest (maybe an index). */
@@ -66,13 +65,8 @@ export async function resolveImage(
     }
   }
   const img = image as ImageManifestDoc;
-  const configRaw = await readBlobFully(
-    src,
-    img.config,
-    `config ${img.config.digest} of ${src.reference}`,
-    opts.signal,
-  );
-  return { top, image: img, configRaw, config: parseImageConfig(configRaw) };
+  const { raw: configRaw, config } = await readImageConfig(src, img, opts.signal);
+  return { top, image: img, configRaw, config };
 }
 
 export interface VerifyOptions {
@@ -97,20 +91,8 @@ async function verifyImageManifest(
   doc: ImageManifestDoc,
   signal: AbortSignal | undefined,
 ): Promise<number> {
-  const configRaw = await readBlobFully(
-    src,
-    doc.config,
-    `config ${doc.config.digest} of ${src.reference}`,
-    signal,
-  );
-  const config = parseImageConfig(configRaw);
-  const diffIds = config.rootfs.diff_ids;
-  if (diffIds.length !== doc.layers.length) {
-    throw new SkiffError(
-      ErrorCode.InvalidManifest,
-      `${src.reference}: config ${doc.config.digest} lists ${diffIds.length} diff_ids but manifest ${doc.digest} has ${doc.layers.length} layers`,
-    );
-  }
+  const { config } = await readImageConfig(src, doc, signal);
+  const diffIds = layerDiffIds(src, doc, config);
   for (const [i, layer] of doc.layers.entries()) {
     const what = `layer ${i} (${layer.digest}) of ${src.reference}`;
     const { stream } = await src.getBlob(
