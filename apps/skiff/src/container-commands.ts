@@ -32,6 +32,10 @@ function createFlags(cmd: Command): Command {
     .option('--dns <strings>', 'Set custom DNS servers', collect)
     .option('--dns-option <strings>', 'Set custom DNS options', collect)
     .option('--dns-search <strings>', 'Set custom DNS search domains', collect)
+    .option(
+      '--detach-keys <string>',
+      'Override the key sequence for detaching a container. Format is a single character [a-Z] or a comma separated sequence of `ctrl-<value>`, where `<value>` is one of: `a-cf`, `@`, `^`, `[`, `\\`, `]`, `^` or `_` (default "ctrl-p,ctrl-q")',
+    )
     .option('--entrypoint <string>', 'Overwrite the default ENTRYPOINT of the image')
     .option('-e, --env <stringArray>', 'Set environment variables in container', collect)
     .option('--env-file <files>', 'Read in a file of environment variables', collect)
@@ -46,6 +50,7 @@ function createFlags(cmd: Command): Command {
       'Run an init binary inside the container that forwards signals and reaps processes',
     )
     .option('-i, --interactive', 'Keep STDIN open even if not attached')
+    .option('--ip <string>', 'Specify a static IPv4 address for the container')
     .option('--ipc <string>', 'IPC namespace to use')
     .option('-l, --label <stringArray>', 'Set metadata on container', collect)
     .option(
@@ -59,6 +64,7 @@ function createFlags(cmd: Command): Command {
     .option('--mount <stringArray>', 'Attach a filesystem mount to the container', collect)
     .option('--name <string>', 'Assign a name to the container')
     .option('--network <string>', 'Connect a container to a network')
+    .option('--network-alias <strings>', 'Add network-scoped alias for the container', collect)
     .addOption(new Option('--net <string>').hideHelp())
     .option(
       '-p, --publish <strings>',
@@ -180,7 +186,13 @@ function lifecycle(parent: Command, run: Runner): void {
     )
       .option('-a, --attach', "Attach container's STDOUT and STDERR")
       .option('--all', 'Start all containers regardless of their state or configuration')
-      .option('-i, --interactive', 'Keep STDIN open even if not attached'),
+      .option(
+        '--detach-keys <string>',
+        'Select the key sequence for detaching a container (default "ctrl-p,ctrl-q")',
+      )
+      .option('-i, --interactive', 'Keep STDIN open even if not attached')
+      .option('--sig-proxy', 'Proxy received signals to the process (default true if attaching)')
+      .addOption(new Option('--no-sig-proxy').hideHelp()),
   );
   latestFlag(
     refsCommand(parent.command('stop'), run, 'Stop one or more containers', async (r, o, g) => {
@@ -346,6 +358,10 @@ function lifecycle(parent: Command, run: Runner): void {
     .argument('<CONTAINER>')
     .argument('[COMMAND...]')
     .option('-d, --detach', 'Run the exec session in detached mode (backgrounded)')
+    .option(
+      '--detach-keys <string>',
+      'Select the key sequence for detaching a container (default "ctrl-p,ctrl-q")',
+    )
     .option('-e, --env <stringArray>', 'Set environment variables', collect)
     .option('--env-file <files>', 'Read in a file of environment variables', collect)
     .option('-i, --interactive', 'Keep STDIN open even if not attached')
@@ -393,12 +409,35 @@ function lifecycle(parent: Command, run: Runner): void {
     .argument('[PORT]')
     .option('-a, --all', 'Display port information for all containers')
     .option('-l, --latest', 'Act on the latest container skiff is aware of')
-    .action(async (ref: string | undefined, _port: string | undefined, opts: Opts, c: Command) => {
+    .action(async (ref: string | undefined, port: string | undefined, opts: Opts, c: Command) => {
       await run(c, async (_s, g) => {
         const { portCommand } = await import('./container-info.js');
-        await portCommand(ref, opts, g);
+        await portCommand(ref, port, opts, g);
       });
     });
+  const attach = parent
+    .command('attach')
+    .summary('Attach to a running container')
+    .description(
+      "The skiff attach command allows you to attach to a running container using the container's ID or name, either to view its ongoing output or to control it interactively.\n\nYou can detach from the container (and leave it running) using a configurable key sequence. The default sequence is `ctrl-p,ctrl-q`.",
+    )
+    .usage('[options] CONTAINER')
+    .argument('[CONTAINER]')
+    .option(
+      '--detach-keys <string>',
+      'Select the key sequence for detaching a container (default "ctrl-p,ctrl-q")',
+    )
+    .option('-l, --latest', 'Act on the latest container skiff is aware of')
+    .option('--no-stdin', 'Do not attach STDIN. The default is false')
+    .option('--sig-proxy', 'Proxy received signals to the process (default true)')
+    .addOption(new Option('--no-sig-proxy').hideHelp())
+    .action(async (ref: string | undefined, opts: Opts, c: Command) => {
+      await run(c, async (s, g) => {
+        const { attachCommand } = await import('./containers.js');
+        return attachCommand(ref, opts, g, s);
+      });
+    });
+  setExamples(attach, ['skiff attach web', 'skiff attach --no-stdin --detach-keys ctrl-x web']);
 }
 
 /** `skiff inspect`'s and `skiff container inspect`'s action: containers, then images. */
@@ -471,6 +510,247 @@ export function registerContainerCommands(root: Command, run: Runner): void {
       await run(c, async (_s, g) => {
         const { pruneCommand } = await import('./containers.js');
         return pruneCommand(opts, g);
+      });
+    });
+  networkCommands(root, run);
+  volumeCommands(root, run);
+}
+
+/** `skiff network ...` (netavark bridge networks). */
+function networkCommands(root: Command, run: Runner): void {
+  const network = root
+    .command('network')
+    .summary('Manage networks')
+    .description('Manage networks')
+    .usage('[command]');
+  const create = network
+    .command('create')
+    .summary('Create networks for containers and pods')
+    .description('Create networks for containers and pods')
+    .usage('[options] [NAME]')
+    .argument('[NAME]')
+    .option('-d, --driver <string>', 'driver to manage the network', 'bridge')
+    .option('--disable-dns', 'disable dns plugin')
+    .option('--gateway <ip>', 'IPv4 or IPv6 gateway for the subnet')
+    .option('--ignore', "Don't fail if network already exists")
+    .option('--interface-name <string>', 'interface name which is used by the driver')
+    .option('--internal', 'restrict external access from this network')
+    .option('--ip-range <strings>', 'allocate container IP from range', collect)
+    .option('--ipv6', 'enable IPv6 networking')
+    .option('--label <stringArray>', 'set metadata on a network', collect)
+    .option('-o, --opt <stringArray>', 'Set driver specific options (default [])', collect)
+    .option('--subnet <strings>', 'subnets in CIDR format', collect)
+    .action(async (name: string | undefined, opts: Opts, c: Command) => {
+      await run(c, async (_s, g) => {
+        const { networkCreateCommand } = await import('./network.js');
+        await networkCreateCommand(name, opts, g);
+      });
+    });
+  setExamples(create, [
+    'skiff network create web',
+    'skiff network create --subnet 10.90.1.0/24 --gateway 10.90.1.1 --label env=test backend',
+    'skiff network create --internal --disable-dns isolated',
+  ]);
+  const ls = network
+    .command('ls')
+    .alias('list')
+    .summary('List networks')
+    .description('List networks')
+    .usage('[options]')
+    .option('-f, --filter <strings>', "Provide filter values (e.g. 'name=skiff')", collect)
+    .option('--format <string>', 'Pretty-print networks to JSON or using a Go template')
+    .option('--noheading', 'Do not print headers')
+    .option('--no-trunc', 'Do not truncate the network ID')
+    .option('-q, --quiet', 'display only names')
+    .action(async (opts: Opts, c: Command) => {
+      await run(c, async (_s, g) => {
+        const { networkLsCommand } = await import('./network.js');
+        await networkLsCommand(opts, g);
+      });
+    });
+  setExamples(ls, ['skiff network ls', "skiff network ls --format '{{.Name}} {{.Driver}}'"]);
+  network
+    .command('inspect')
+    .summary('network inspect')
+    .description('Displays the network configuration for one or more networks.')
+    .usage('[options] NETWORK [NETWORK...]')
+    .argument('[NETWORK...]')
+    .option('-f, --format <string>', 'Pretty-print network to JSON or using a Go template')
+    .action(async (names: string[], opts: Opts, c: Command) => {
+      await run(c, async (_s, g) => {
+        const { networkInspectCommand } = await import('./network.js');
+        await networkInspectCommand(names, opts, g);
+      });
+    });
+  network
+    .command('rm')
+    .alias('remove')
+    .summary('Remove networks')
+    .description('Remove networks')
+    .usage('[options] NETWORK [NETWORK...]')
+    .argument('[NETWORK...]')
+    .option('-f, --force', 'remove any containers using network')
+    .option(
+      '-t, --time <int>',
+      'Seconds to wait for running containers to stop before killing the container',
+    )
+    .action(async (names: string[], opts: Opts, c: Command) => {
+      await run(c, async (_s, g) => {
+        const { networkRmCommand } = await import('./network.js');
+        return networkRmCommand(names, opts, g);
+      });
+    });
+  network
+    .command('prune')
+    .summary('Prune unused networks')
+    .description('Prune unused networks')
+    .usage('[options]')
+    .option('-f, --force', 'do not prompt for confirmation')
+    .option('--filter <strings>', "Provide filter values (e.g. 'label=<key>=<value>')", collect)
+    .action(async (opts: Opts, c: Command) => {
+      await run(c, async (_s, g) => {
+        const { networkPruneCommand } = await import('./network.js');
+        await networkPruneCommand(opts, g);
+      });
+    });
+  network
+    .command('connect')
+    .summary('Add container to a network')
+    .description('Add container to a network')
+    .usage('[options] NETWORK CONTAINER')
+    .argument('<NETWORK>')
+    .argument('<CONTAINER>')
+    .option('--alias <strings>', 'network scoped alias for container', collect)
+    .option('--ip <string>', 'set a static ipv4 address for this container network')
+    .action(async (net: string, ctr: string, opts: Opts, c: Command) => {
+      await run(c, async (_s, g) => {
+        const { networkConnectCommand } = await import('./network.js');
+        await networkConnectCommand(net, ctr, opts, g);
+      });
+    });
+  network
+    .command('disconnect')
+    .summary('Disconnect a container from a network')
+    .description('Disconnect a container from a network')
+    .usage('[options] NETWORK CONTAINER')
+    .argument('<NETWORK>')
+    .argument('<CONTAINER>')
+    .option('-f, --force', 'force removal of container from network')
+    .action(async (net: string, ctr: string, opts: Opts, c: Command) => {
+      await run(c, async (_s, g) => {
+        const { networkDisconnectCommand } = await import('./network.js');
+        await networkDisconnectCommand(net, ctr, opts, g);
+      });
+    });
+  network
+    .command('exists')
+    .summary('network exists')
+    .description('If the named network exists, exit 0, else 1')
+    .usage('NETWORK')
+    .argument('<NETWORK>')
+    .action(async (name: string, _o: Opts, c: Command) => {
+      await run(c, async (_s, g) => {
+        const { networkExistsCommand } = await import('./network.js');
+        return networkExistsCommand(name, g);
+      });
+    });
+}
+
+/** `skiff volume ...` (local volumes). */
+function volumeCommands(root: Command, run: Runner): void {
+  const volume = root
+    .command('volume')
+    .summary('Manage volumes')
+    .description('Volumes are created in and can be shared between containers')
+    .usage('[command]');
+  const create = volume
+    .command('create')
+    .summary('Create a new volume')
+    .description(
+      'If using the default driver, "local", the volume will be created in the skiff storage directory.',
+    )
+    .usage('[options] [NAME]')
+    .argument('[NAME]')
+    .option('-d, --driver <string>', 'Specify volume driver name', 'local')
+    .option('--ignore', "Don't fail if volume already exists")
+    .option('-l, --label <stringArray>', 'Set metadata for a volume (default [])', collect)
+    .option('-o, --opt <stringArray>', 'Set driver specific options (default [])', collect)
+    .action(async (name: string | undefined, opts: Opts, c: Command) => {
+      await run(c, async (_s, g) => {
+        const { volumeCreateCommand } = await import('./volume.js');
+        await volumeCreateCommand(name, opts, g);
+      });
+    });
+  setExamples(create, ['skiff volume create data', 'skiff volume create --label app=web cache']);
+  volume
+    .command('ls')
+    .alias('list')
+    .summary('List volumes')
+    .description('List all available volumes. The output of the volumes can be filtered.')
+    .usage('[options]')
+    .option('-f, --filter <filter>', 'Filter volume output', collect)
+    .option('--format <string>', 'Format volume output using JSON or a Go template')
+    .option('--noheading', 'Do not print headers')
+    .option('-q, --quiet', 'Print volume output in quiet mode')
+    .action(async (opts: Opts, c: Command) => {
+      await run(c, async (_s, g) => {
+        const { volumeLsCommand } = await import('./volume.js');
+        await volumeLsCommand(opts, g);
+      });
+    });
+  volume
+    .command('inspect')
+    .summary('Display detailed information on one or more volumes')
+    .description('Display detailed information on one or more volumes.')
+    .usage('[options] VOLUME [VOLUME...]')
+    .argument('[VOLUME...]')
+    .option('-a, --all', 'Inspect all volumes')
+    .option('-f, --format <string>', 'Format volume output using JSON or a Go template')
+    .action(async (names: string[], opts: Opts, c: Command) => {
+      await run(c, async (_s, g) => {
+        const { volumeInspectCommand } = await import('./volume.js');
+        await volumeInspectCommand(names, opts, g);
+      });
+    });
+  volume
+    .command('rm')
+    .alias('remove')
+    .summary('Remove one or more volumes')
+    .description('Remove one or more existing volumes.')
+    .usage('[options] VOLUME [VOLUME...]')
+    .argument('[VOLUME...]')
+    .option('-a, --all', 'Remove all volumes')
+    .option('-f, --force', 'Remove a volume by force, even if it is being used by a container')
+    .option('-t, --time <int>', 'Seconds to wait for running containers to stop')
+    .action(async (names: string[], opts: Opts, c: Command) => {
+      await run(c, async (_s, g) => {
+        const { volumeRmCommand } = await import('./volume.js');
+        return volumeRmCommand(names, opts, g);
+      });
+    });
+  volume
+    .command('prune')
+    .summary('Remove all unused volumes')
+    .description('Remove all unused volumes.')
+    .usage('[options]')
+    .option('--filter <strings>', "Provide filter values (e.g. 'label=<key>=<value>')", collect)
+    .option('-f, --force', 'Do not prompt for confirmation')
+    .action(async (opts: Opts, c: Command) => {
+      await run(c, async (_s, g) => {
+        const { volumePruneCommand } = await import('./volume.js');
+        await volumePruneCommand(opts, g);
+      });
+    });
+  volume
+    .command('exists')
+    .summary('volume exists')
+    .description('If the given volume exists, exit 0, else 1')
+    .usage('VOLUME')
+    .argument('<VOLUME>')
+    .action(async (name: string, _o: Opts, c: Command) => {
+      await run(c, async (_s, g) => {
+        const { volumeExistsCommand } = await import('./volume.js');
+        return volumeExistsCommand(name, g);
       });
     });
 }

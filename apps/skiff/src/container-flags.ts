@@ -8,6 +8,7 @@ import {
   parseEntrypoint,
   parseEnvFile,
   parseMount,
+  parsePublish,
   parseRestart,
   parseSignal,
   parseSize,
@@ -66,14 +67,15 @@ export interface CreateFlags {
   addHost?: string[];
   publish?: string[];
   publishAll?: boolean;
+  networkAlias?: string[];
+  ip?: string;
+  detachKeys?: string;
 }
 
 /** What the flag parsing needs from the outside world. */
 export interface FlagContext {
   env: NodeJS.ProcessEnv;
   readFile: (path: string) => string;
-  /** The network modes the runtime can set up (none and host until bridges land). */
-  networks: readonly string[];
 }
 
 function keyValues(flag: string, entries: string[] | undefined): Record<string, string> {
@@ -108,23 +110,10 @@ export function containerOptions(
   command: string[],
   ctx: FlagContext,
 ): ContainerOptions {
-  if (flags.tty) {
-    throw new UsageError('-t/--tty is not supported yet', {
-      hint: "skiff cannot drive conmon's console socket yet; run without -t",
-    });
-  }
-  if (flags.interactive) {
-    throw new UsageError('-i/--interactive is not supported yet', {
-      hint: "skiff cannot forward stdin through conmon's attach socket yet; run without -i",
-    });
-  }
-  if ((flags.publish?.length ?? 0) > 0 || flags.publishAll) {
-    throw new UsageError('-p/--publish and -P are not supported yet', {
-      hint: 'publishing ports needs bridge networks, which skiff does not set up yet',
-    });
-  }
   const o: ContainerOptions = {};
   if (command.length > 0) o.command = command;
+  if (flags.tty) o.tty = true;
+  if (flags.interactive) o.interactive = true;
   if (flags.entrypoint !== undefined) o.entrypoint = parseEntrypoint(flags.entrypoint);
   const envFile: string[] = [];
   for (const f of flags.envFile ?? []) envFile.push(...parseEnvFile(ctx.readFile(f), ctx.env));
@@ -166,15 +155,7 @@ export function containerOptions(
   if (ipc) o.ipc = ipc;
   const uts = namespaceMode('--uts', flags.uts);
   if (uts) o.uts = uts;
-  const network = flags.network ?? flags.net;
-  if (network !== undefined) {
-    if (!ctx.networks.includes(network)) {
-      throw new UsageError(`--network ${network} is not supported yet`, {
-        hint: `skiff sets up ${ctx.networks.join(' and ')} networks for now`,
-      });
-    }
-    o.network = network as ContainerOptions['network'];
-  }
+  Object.assign(o, networkOptions(flags));
   if (flags.memory !== undefined) o.memory = parseSize(flags.memory);
   if (flags.memorySwap !== undefined) {
     o.memorySwap = flags.memorySwap === '-1' ? -1 : parseSize(flags.memorySwap);
@@ -203,6 +184,56 @@ export function containerOptions(
   if (flags.dnsSearch?.length) o.dnsSearch = flags.dnsSearch;
   if (flags.dnsOption?.length) o.dnsOptions = flags.dnsOption;
   if (flags.addHost?.length) o.addHosts = flags.addHost;
+  return o;
+}
+
+/**
+ * `--network` (default `bridge`, podman's default network), `-p`, `-P`, `--network-alias`,
+ * `--ip`, as the runtime's options.
+ */
+export function networkOptions(flags: CreateFlags): ContainerOptions {
+  const o: ContainerOptions = {};
+  const network = (flags.network ?? flags.net ?? 'bridge').trim();
+  if (network === '' || network === 'default') o.network = 'bridge';
+  else if (network === 'private') o.network = 'bridge';
+  else if (network.startsWith('container:')) {
+    if (network.length === 'container:'.length) {
+      throw new UsageError('--network container: needs a container name or id');
+    }
+    o.network = network;
+  } else if (/^(slirp4netns|pasta|ns:)/.test(network)) {
+    throw new UsageError(`--network ${network} is not supported yet`, {
+      hint: 'skiff sets up bridge, none, host, NAME and container:ID networks',
+    });
+  } else {
+    const names = network.split(',').map((n) => n.trim());
+    if (names.some((n) => !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(n))) {
+      throw new UsageError(`invalid network "${network}"`);
+    }
+    if (names.length > 1 && names.some((n) => n === 'none' || n === 'host')) {
+      throw new UsageError(
+        `--network ${names.find((n) => n === 'none' || n === 'host')} cannot be combined with other networks`,
+      );
+    }
+    o.network = names.join(',');
+  }
+  const bridged =
+    o.network !== 'none' && o.network !== 'host' && !o.network!.startsWith('container:');
+  const publish = (flags.publish ?? []).map((p) => parsePublish(p));
+  // podman drops port bindings with --network host/none/container: (see warnings()).
+  if (bridged && publish.length > 0) o.publish = publish;
+  if (bridged && flags.publishAll) o.publishAll = true;
+  if (flags.networkAlias?.length) {
+    if (!bridged) throw new UsageError('--network-alias can only be used with bridge networks');
+    o.networkAliases = flags.networkAlias;
+  }
+  if (flags.ip !== undefined) {
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(flags.ip)) {
+      throw new UsageError(`${flags.ip} is not an ip address`);
+    }
+    if (!bridged) throw new UsageError('--ip can only be used with bridge networks');
+    o.ip = flags.ip;
+  }
   return o;
 }
 

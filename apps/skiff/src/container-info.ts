@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import {
   alignColumns,
+  goMap,
   goStruct,
   isJsonFormat,
   renderJson,
@@ -12,7 +13,14 @@ import {
   UsageError,
 } from '@skiff/cli-kit';
 import { type ImageConfig, SkiffError } from '@skiff/oci-image';
-import type { Container, ContainerRuntime } from '@skiff/runtime';
+import {
+  type Container,
+  type ContainerRuntime,
+  containerNetworkNames,
+  DEFAULT_NETWORK,
+  type PortMapping,
+  volumeMountpoint,
+} from '@skiff/runtime';
 import type { Store } from '@skiff/storage';
 import {
   commandText,
@@ -170,11 +178,11 @@ function psJson(store: Store, c: Container, now: number): Record<string, unknown
     Mounts: (c.options.mounts ?? []).map((m) => m.destination),
     Names: [c.name],
     Namespaces: {},
-    Networks: [],
+    Networks: containerNetworkNames(c.options),
     Pid: isRunning(c) ? (c.state.pid ?? 0) : 0,
     Pod: '',
     PodName: '',
-    Ports: null,
+    Ports: containerPorts(c).length > 0 ? containerPorts(c) : null,
     Size: null,
     StartedAt: unix(c.state.startedAt),
     State: stateName(c.state.status),
@@ -201,19 +209,120 @@ function psRow(store: Store, c: Container, now: number, noTrunc: boolean) {
     RunningFor: timeAgo(c.created, now),
     Status: statusText(c.state, now),
     State: stateName(c.state.status),
-    Ports: '',
+    Ports: portsText(containerPorts(c)),
     Names: c.name,
     Labels: labels,
     Mounts: (c.options.mounts ?? []).map((m) => m.destination).join(','),
     ExitCode: c.state.exitCode ?? 0,
     Exited: c.state.status === 'exited' || c.state.status === 'stopped',
     Pid: isRunning(c) ? (c.state.pid ?? 0) : 0,
-    Networks: '',
+    Networks: containerNetworkNames(c.options).join(','),
     Pod: '',
     PodName: '',
     AutoRemove: Boolean(c.options.autoRemove),
     Size: '',
   });
+}
+
+// ------------------------------------------------------------------ ports and networks
+
+/** The port mappings of a container: what netavark set up while it runs, else what -p asked. */
+export function containerPorts(c: Container): PortMapping[] {
+  return c.state.network?.ports ?? c.options.publish ?? [];
+}
+
+/** ps's PORTS column: "0.0.0.0:8080->80/tcp, 127.0.0.1:9000-9001->90-91/udp". */
+export function portsText(ports: readonly PortMapping[]): string {
+  return ports
+    .map((p) => {
+      const range = (start: number) =>
+        p.range > 1 ? `${start}-${start + p.range - 1}` : String(start);
+      return `${p.host_ip || '0.0.0.0'}:${range(p.host_port)}->${range(p.container_port)}/${p.protocol}`;
+    })
+    .join(', ');
+}
+
+/** Each single port of the mappings (ranges expanded): "80/tcp" -> host ip and port. */
+export function expandPorts(
+  ports: readonly PortMapping[],
+): { key: string; hostIp: string; hostPort: number }[] {
+  const out: { key: string; hostIp: string; hostPort: number }[] = [];
+  for (const p of ports) {
+    for (let i = 0; i < Math.max(1, p.range); i++) {
+      out.push({
+        key: `${p.container_port + i}/${p.protocol}`,
+        hostIp: p.host_ip,
+        hostPort: p.host_port === 0 ? 0 : p.host_port + i,
+      });
+    }
+  }
+  return out;
+}
+
+/** inspect's Ports / PortBindings map. */
+function portBindings(ports: readonly PortMapping[]): Record<string, unknown> {
+  const out: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const p of expandPorts(ports)) {
+    const list = out[p.key] ?? [];
+    list.push({ HostIp: p.hostIp, HostPort: p.hostPort ? String(p.hostPort) : '' });
+    out[p.key] = list;
+  }
+  return goMap(out);
+}
+
+/** podman's NetworkMode: bridge for every netavark network. */
+function networkMode(network: string | undefined): string {
+  const mode = network ?? 'none';
+  if (mode === 'none' || mode === 'host' || mode.startsWith('container:')) return mode;
+  return 'bridge';
+}
+
+/** inspect's NetworkSettings (podman 4.3's shape). */
+function networkSettings(c: Container): Record<string, unknown> {
+  const names = containerNetworkNames(c.options);
+  const state = isRunning(c) ? c.state.network : undefined;
+  const networks: Record<string, unknown> = {};
+  for (const name of names) {
+    const n = state?.networks[name];
+    networks[name] = {
+      EndpointID: '',
+      Gateway: n?.gateway ?? '',
+      IPAddress: n?.ip ?? '',
+      IPPrefixLen: n?.prefixLen ?? 0,
+      IPv6Gateway: '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      MacAddress: n?.mac ?? '',
+      NetworkID: name,
+      DriverOpts: null,
+      IPAMConfig: null,
+      Links: null,
+      Aliases: [...(c.options.networkAliases ?? []), c.id.slice(0, 12)],
+    };
+  }
+  // podman fills the top level when the default network is the only one.
+  const only =
+    names.length === 1 && names[0] === DEFAULT_NETWORK
+      ? state?.networks[DEFAULT_NETWORK]
+      : undefined;
+  return {
+    EndpointID: '',
+    Gateway: only?.gateway ?? '',
+    IPAddress: only?.ip ?? '',
+    IPPrefixLen: only?.prefixLen ?? 0,
+    IPv6Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    MacAddress: only?.mac ?? '',
+    Bridge: '',
+    SandboxID: '',
+    HairpinMode: false,
+    LinkLocalIPv6Address: '',
+    LinkLocalIPv6PrefixLen: 0,
+    Ports: portBindings(containerPorts(c)),
+    SandboxKey: state?.netns ?? '',
+    ...(names.length > 0 ? { Networks: goMap(networks) } : {}),
+  };
 }
 
 // ------------------------------------------------------------------ inspect
@@ -236,31 +345,48 @@ export function containerInspectData(store: Store, c: Container): Record<string,
   }
   const running = s.status === 'running' || s.status === 'paused';
   const mounts = (o.mounts ?? []).map((m) =>
-    m.type === 'tmpfs'
+    m.type === 'volume'
       ? {
-          Type: 'tmpfs',
-          Source: 'tmpfs',
+          Type: 'volume',
+          Name: m.source ?? '',
+          Source: m.source ? volumeMountpoint(store, m.source) : '',
           Destination: m.destination,
-          Driver: '',
+          Driver: 'local',
           Mode: '',
-          Options: m.options ?? [],
+          Options: ['nosuid', 'nodev', 'rbind'],
           RW: !m.readonly,
-          Propagation: '',
+          Propagation: 'rprivate',
         }
-      : {
-          Type: 'bind',
-          Source: m.source ?? '',
-          Destination: m.destination,
-          Driver: '',
-          Mode: '',
-          Options: ['rbind', ...(m.options ?? []).filter((x) => !/private|shared|slave/.test(x))],
-          RW: !m.readonly,
-          Propagation: (m.options ?? []).find((x) => /private|shared|slave/.test(x)) ?? 'rprivate',
-        },
+      : m.type === 'tmpfs'
+        ? {
+            Type: 'tmpfs',
+            Source: 'tmpfs',
+            Destination: m.destination,
+            Driver: '',
+            Mode: '',
+            Options: m.options ?? [],
+            RW: !m.readonly,
+            Propagation: '',
+          }
+        : {
+            Type: 'bind',
+            Source: m.source ?? '',
+            Destination: m.destination,
+            Driver: '',
+            Mode: '',
+            Options: ['rbind', ...(m.options ?? []).filter((x) => !/private|shared|slave/.test(x))],
+            RW: !m.readonly,
+            Propagation:
+              (m.options ?? []).find((x) => /private|shared|slave/.test(x)) ?? 'rprivate',
+          },
   );
   const binds = (o.mounts ?? [])
-    .filter((m) => m.type === 'bind')
-    .map((m) => `${m.source}:${m.destination}:${m.readonly ? 'ro' : 'rw'},rprivate,rbind`);
+    .filter((m) => m.type === 'bind' || m.type === 'volume')
+    .map((m) =>
+      m.type === 'volume'
+        ? `${m.source}:${m.destination}:${m.readonly ? 'ro' : 'rw'},rprivate,nosuid,nodev,rbind`
+        : `${m.source}:${m.destination}:${m.readonly ? 'ro' : 'rw'},rprivate,rbind`,
+    );
   const tmpfs: Record<string, string> = {};
   for (const m of o.mounts ?? []) {
     if (m.type === 'tmpfs') tmpfs[m.destination] = (m.options ?? []).join(',');
@@ -311,23 +437,7 @@ export function containerInspectData(store: Store, c: Container): Record<string,
     GraphDriver: { Name: store.driver, Data: null },
     Mounts: mounts,
     Dependencies: [],
-    NetworkSettings: {
-      EndpointID: '',
-      Gateway: '',
-      IPAddress: '',
-      IPPrefixLen: 0,
-      IPv6Gateway: '',
-      GlobalIPv6Address: '',
-      GlobalIPv6PrefixLen: 0,
-      MacAddress: '',
-      Bridge: '',
-      SandboxID: '',
-      HairpinMode: false,
-      LinkLocalIPv6Address: '',
-      LinkLocalIPv6PrefixLen: 0,
-      Ports: {},
-      SandboxKey: '',
-    },
+    NetworkSettings: networkSettings(c),
     Namespace: '',
     IsInfra: false,
     Config: {
@@ -360,8 +470,8 @@ export function containerInspectData(store: Store, c: Container): Record<string,
       CgroupMode: 'host',
       ContainerIDFile: '',
       LogConfig: { Type: 'k8s-file', Config: null, Path: c.paths.logPath, Tag: '', Size: '0B' },
-      NetworkMode: o.network ?? 'none',
-      PortBindings: {},
+      NetworkMode: networkMode(o.network),
+      PortBindings: portBindings(o.publish ?? []),
       RestartPolicy: {
         Name: policy === 'no' ? '' : policy,
         MaximumRetryCount: Number(retries) || 0,
@@ -383,7 +493,7 @@ export function containerInspectData(store: Store, c: Container): Record<string,
       OomScoreAdj: 0,
       PidMode: o.pid ?? 'private',
       Privileged: Boolean(o.privileged),
-      PublishAllPorts: false,
+      PublishAllPorts: Boolean(o.publishAll),
       ReadonlyRootfs: Boolean(o.readOnly),
       SecurityOpt: [],
       Tmpfs: tmpfs,
@@ -581,6 +691,7 @@ export interface ExecFlags {
   tty?: boolean;
   privileged?: boolean;
   latest?: boolean;
+  detachKeys?: string;
 }
 
 export async function execCommand(
@@ -589,12 +700,8 @@ export async function execCommand(
   flags: ExecFlags,
   globals: GlobalOptions,
 ): Promise<number> {
-  if (flags.tty) {
-    throw new UsageError('-t/--tty is not supported yet', {
-      hint: "skiff cannot drive conmon's console socket yet; run exec without -t",
-    });
-  }
-  const { parseEnvFile, resolveEnvArg } = await import('@skiff/runtime');
+  const { parseDetachKeys, parseEnvFile, resolveEnvArg } = await import('@skiff/runtime');
+  if (flags.detachKeys !== undefined) parseDetachKeys(flags.detachKeys);
   const env = [
     ...(flags.envFile ?? []).flatMap((f) => parseEnvFile(fs.readFileSync(f, 'utf8'), process.env)),
     ...(flags.env ?? []).flatMap((e) => resolveEnvArg(e, process.env)),
@@ -608,15 +715,43 @@ export async function execCommand(
     }
     if (command.length === 0)
       throw new UsageError('must provide a non-empty command to start an exec session');
-    const p = await rt.exec(ref, {
+    const base = {
       command,
       ...(env.length > 0 ? { env } : {}),
       ...(flags.user !== undefined ? { user: flags.user } : {}),
       ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
       ...(flags.privileged ? { privileged: true } : {}),
-      ...(flags.detach ? { detach: true } : {}),
-      stdio: [flags.interactive && !flags.detach ? 'inherit' : 'ignore', 'inherit', 'inherit'],
-    });
+    };
+    if (flags.detach) {
+      const p = await rt.exec(ref, {
+        ...base,
+        detach: true,
+        stdio: ['ignore', 'ignore', 'ignore'],
+      });
+      return p.exited;
+    }
+    if (flags.tty || flags.interactive) {
+      const tty = Boolean(flags.tty);
+      const interactive = Boolean(flags.interactive);
+      const { execAttached, terminalSize } = await import('./attach.js');
+      const size = tty ? terminalSize() : undefined;
+      return execAttached(
+        () =>
+          rt.exec(ref, {
+            ...base,
+            tty,
+            interactive,
+            ...(interactive ? { stdin: process.stdin } : {}),
+            stdout: process.stdout,
+            stderr: process.stderr,
+            ...(flags.detachKeys !== undefined ? { detachKeys: flags.detachKeys } : {}),
+            ...(size ? { size } : {}),
+          }),
+        tty,
+        interactive,
+      );
+    }
+    const p = await rt.exec(ref, { ...base, stdio: ['ignore', 'inherit', 'inherit'] });
     return p.exited;
   });
 }
@@ -656,14 +791,45 @@ export async function topCommand(
 
 export async function portCommand(
   ref: string | undefined,
+  port: string | undefined,
   flags: { all?: boolean; latest?: boolean },
   globals: GlobalOptions,
 ): Promise<void> {
+  let want: string | undefined;
+  if (port !== undefined || ((flags.all || flags.latest) && ref !== undefined)) {
+    // With -a/-l the first operand is the port.
+    const text = port ?? ref!;
+    const m = /^(\d+)(?:\/(tcp|udp|sctp))?$/.exec(text);
+    if (!m) throw new UsageError(`invalid port "${text}": use PORT[/PROTOCOL]`);
+    want = `${m[1]}/${m[2] ?? 'tcp'}`;
+  }
   await withRuntime(globals, async (rt) => {
-    if (!flags.all && !flags.latest) {
+    let list: Container[];
+    if (flags.all) list = rt.list().filter(isRunning);
+    else if (flags.latest) list = rt.list().slice(0, 1);
+    else {
       if (ref === undefined) throw new UsageError('you must supply a running container name or ID');
-      rt.inspect(ref);
+      list = [rt.inspect(ref)];
     }
-    // No container publishes ports until bridge networks land: nothing to print.
+    let out = '';
+    for (const c of list) {
+      if (!isRunning(c)) continue;
+      const ports = expandPorts(containerPorts(c));
+      if (want !== undefined) {
+        const found = ports.find((p) => p.key === want);
+        if (!found) {
+          if (flags.all) continue;
+          throw new SkiffError(
+            'E_PORT_NOT_FOUND',
+            `failed to find published port "${port ?? ref}"`,
+          );
+        }
+        out += `${found.hostIp || '0.0.0.0'}:${found.hostPort}\n`;
+        continue;
+      }
+      const prefix = flags.all ? `${c.id.slice(0, 12)}\t` : '';
+      for (const p of ports) out += `${prefix}${p.key} -> ${p.hostIp || '0.0.0.0'}:${p.hostPort}\n`;
+    }
+    process.stdout.write(out);
   });
 }

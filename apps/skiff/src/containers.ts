@@ -11,9 +11,6 @@ import type { Store } from '@skiff/storage';
 import { type CreateFlags, containerOptions, pullPolicy, randomName } from './container-flags.js';
 import { type GlobalOptions, withStore } from './options.js';
 
-/** The network modes the runtime sets up today (bridge networks come with netavark). */
-export const SUPPORTED_NETWORKS = ['none', 'host'] as const;
-
 /** The argv conmon runs when a container exits: this very CLI's `container cleanup`. */
 export function exitCommand(store: Store, globals: GlobalOptions): string[] {
   let script = process.argv[1] ?? '';
@@ -151,8 +148,20 @@ async function createContainer(
   const options = containerOptions(flags, command, {
     env: process.env,
     readFile: (f) => fs.readFileSync(f, 'utf8'),
-    networks: SUPPORTED_NETWORKS,
   });
+  if (
+    ((flags.publish?.length ?? 0) > 0 || flags.publishAll) &&
+    !options.publish &&
+    !options.publishAll
+  ) {
+    process.stderr.write(
+      'Port mappings have been discarded as one of the Host, Container, Pod, and None network modes are in use\n',
+    );
+  }
+  if (flags.detachKeys !== undefined) {
+    const { parseDetachKeys } = await import('@skiff/runtime');
+    parseDetachKeys(flags.detachKeys);
+  }
   const imageId = await ensureImage(store, image, flags, signal);
   const img = store.getImage(imageId);
   const typed = img?.names.find((n) => n === image || n.endsWith(`/${image}`));
@@ -187,21 +196,18 @@ export async function createCommand(
   });
 }
 
-/** The signal name in runCli's abort reason ("interrupted by SIGINT"). */
-function abortSignalName(signal: AbortSignal): string {
-  return /SIG[A-Z]+/.exec(String((signal.reason as Error)?.message ?? ''))?.[0] ?? 'SIGTERM';
-}
-
-/** Follows a started container to its end, forwarding SIGINT/SIGTERM to it (podman's sig-proxy). */
-async function attachTo(rt: ContainerRuntime, id: string, signal: AbortSignal): Promise<number> {
-  const forward = () => {
-    rt.kill(id, abortSignalName(signal)).catch(() => undefined);
-  };
-  signal.addEventListener('abort', forward, { once: true });
+/** start(); a tty container that will be attached gets this terminal's size before it runs. */
+async function startAttached(rt: ContainerRuntime, c: Container, attached: boolean): Promise<void> {
+  if (!attached || !c.options.tty) {
+    await rt.start(c.id, { attached });
+    return;
+  }
+  const { resizeWhileStarting, terminalSize } = await import('./attach.js');
+  const stop = resizeWhileStarting(c.paths.bundle, terminalSize());
   try {
-    return await rt.attach(id, { stdout: process.stdout, stderr: process.stderr });
+    await rt.start(c.id, { attached });
   } finally {
-    signal.removeEventListener('abort', forward);
+    stop();
   }
 }
 
@@ -215,7 +221,7 @@ export async function runCommand(
   return withRuntime(globals, async (rt, store) => {
     const c = await createContainer(rt, store, image, command, flags, signal);
     try {
-      await rt.start(c.id, { attached: !flags.detach });
+      await startAttached(rt, c, !flags.detach);
     } catch (err) {
       if (c.options.autoRemove) await rt.remove(c.id, { force: true }).catch(() => undefined);
       return report(err);
@@ -224,7 +230,64 @@ export async function runCommand(
       process.stdout.write(`${c.id}\n`);
       return 0;
     }
-    return attachTo(rt, c.id, signal);
+    const { attachContainer } = await import('./attach.js');
+    return attachContainer(
+      rt,
+      c.id,
+      {
+        tty: Boolean(flags.tty),
+        stdin: Boolean(flags.interactive),
+        detachKeys: flags.detachKeys,
+        sigProxy: true,
+      },
+      signal,
+    );
+  });
+}
+
+export interface AttachFlags {
+  detachKeys?: string;
+  latest?: boolean;
+  noStdin?: boolean;
+  stdin?: boolean;
+  sigProxy?: boolean;
+}
+
+/** `skiff attach`: to a running container's output (and stdin when it was created with -i). */
+export async function attachCommand(
+  ref: string | undefined,
+  flags: AttachFlags,
+  globals: GlobalOptions,
+  signal: AbortSignal,
+): Promise<number> {
+  return withRuntime(globals, async (rt) => {
+    let target = ref;
+    if (flags.latest) {
+      if (ref !== undefined)
+        throw new UsageError('--latest and containers cannot be used together');
+      target = rt.list()[0]?.id;
+      if (target === undefined)
+        throw new SkiffError('E_CONTAINER_NOT_FOUND', 'no containers to attach to');
+    }
+    if (target === undefined)
+      throw new UsageError('attach requires the name or id of one running container');
+    const c = rt.inspect(target);
+    if (c.state.status !== 'running') {
+      throw new SkiffError('E_CONTAINER_STATE', 'you can only attach to running containers');
+    }
+    const noStdin = Boolean(flags.noStdin) || flags.stdin === false;
+    const { attachContainer } = await import('./attach.js');
+    return attachContainer(
+      rt,
+      c.id,
+      {
+        tty: Boolean(c.options.tty),
+        stdin: Boolean(c.options.interactive) && !noStdin,
+        detachKeys: flags.detachKeys,
+        sigProxy: flags.sigProxy !== false,
+      },
+      signal,
+    );
   });
 }
 
@@ -283,6 +346,8 @@ export interface StartFlags {
   interactive?: boolean;
   all?: boolean;
   latest?: boolean;
+  detachKeys?: string;
+  sigProxy?: boolean;
 }
 
 export async function startCommand(
@@ -291,22 +356,29 @@ export async function startCommand(
   globals: GlobalOptions,
   signal: AbortSignal,
 ): Promise<number> {
-  if (flags.interactive) {
-    throw new UsageError('-i/--interactive is not supported yet', {
-      hint: "skiff cannot forward stdin through conmon's attach socket yet",
-    });
-  }
   return withRuntime(globals, async (rt) => {
-    if (flags.attach) {
+    if (flags.attach || flags.interactive) {
+      // podman: -i alone attaches too (stdin, stdout and stderr).
       if (refs.length !== 1)
         throw new UsageError('you cannot start and attach multiple containers at once');
       const c = rt.inspect(refs[0]!);
       try {
-        await rt.start(c.id, { attached: true });
+        await startAttached(rt, c, true);
       } catch (err) {
         return report(err);
       }
-      return attachTo(rt, c.id, signal);
+      const { attachContainer } = await import('./attach.js');
+      return attachContainer(
+        rt,
+        c.id,
+        {
+          tty: Boolean(c.options.tty),
+          stdin: Boolean(flags.interactive && c.options.interactive),
+          detachKeys: flags.detachKeys,
+          sigProxy: flags.sigProxy !== false,
+        },
+        signal,
+      );
     }
     const list = targets(rt, refs, flags, (c) => !isRunning(c));
     return eachContainer(list, async (ref) => {
@@ -366,7 +438,7 @@ export async function rmCommand(
       list,
       async (ref) => {
         try {
-          await rt.remove(ref, { force: Boolean(flags.force) });
+          await rt.remove(ref, { force: Boolean(flags.force), volumes: Boolean(flags.volumes) });
         } catch (err) {
           if (flags.ignore && isCode(err, 'E_CONTAINER_NOT_FOUND')) return undefined;
           throw err;

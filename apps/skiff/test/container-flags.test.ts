@@ -14,7 +14,6 @@ import { separateContainerArgs } from '../src/program.js';
 const ctx = {
   env: { HOME_VAR: 'from-host' },
   readFile: () => 'A=1\n# comment\nB\n',
-  networks: ['none', 'host'],
 };
 
 describe('containerOptions (skiff run/create flags)', () => {
@@ -71,15 +70,68 @@ describe('containerOptions (skiff run/create flags)', () => {
     ]);
   });
 
-  it('refuses what the runtime cannot do yet, clearly', () => {
-    expect(() => containerOptions({ tty: true }, [], ctx)).toThrow(
-      /-t\/--tty is not supported yet/,
+  it('passes -i and -t through', () => {
+    expect(containerOptions({ tty: true, interactive: true }, [], ctx)).toMatchObject({
+      tty: true,
+      interactive: true,
+    });
+  });
+
+  it('defaults to the bridge network and maps -p, -P, --network-alias, --ip', () => {
+    expect(containerOptions({}, [], ctx).network).toBe('bridge');
+    const o = containerOptions(
+      {
+        network: 'front,back',
+        publish: ['127.0.0.1:8080:80/udp', '9000:90'],
+        publishAll: true,
+        networkAlias: ['web'],
+        ip: '10.90.0.5',
+      },
+      [],
+      ctx,
     );
-    expect(() => containerOptions({ interactive: true }, [], ctx)).toThrow(/not supported yet/);
-    expect(() => containerOptions({ network: 'bridge' }, [], ctx)).toThrow(
-      /--network bridge is not supported yet/,
+    expect(o).toMatchObject({
+      network: 'front,back',
+      publish: [
+        { host_ip: '127.0.0.1', host_port: 8080, container_port: 80, protocol: 'udp', range: 1 },
+        { host_ip: '', host_port: 9000, container_port: 90, protocol: 'tcp', range: 1 },
+      ],
+      publishAll: true,
+      networkAliases: ['web'],
+      ip: '10.90.0.5',
+    });
+    expect(containerOptions({ network: 'container:web' }, [], ctx).network).toBe('container:web');
+    // podman drops port mappings with host/none networks.
+    const host = containerOptions({ network: 'host', publish: ['80:80'] }, [], ctx);
+    expect(host.network).toBe('host');
+    expect(host.publish).toBeUndefined();
+    expect(() => containerOptions({ network: 'none', networkAlias: ['x'] }, [], ctx)).toThrow(
+      /bridge networks/,
     );
-    expect(() => containerOptions({ publish: ['80:80'] }, [], ctx)).toThrow(/not supported yet/);
+    expect(() => containerOptions({ ip: 'nope' }, [], ctx)).toThrow(/not an ip address/);
+    expect(() => containerOptions({ network: 'none,front' }, [], ctx)).toThrow(
+      /cannot be combined/,
+    );
+    expect(() => containerOptions({ network: 'slirp4netns' }, [], ctx)).toThrow(
+      /not supported yet/,
+    );
+    expect(() => containerOptions({ publish: ['http'] }, [], ctx)).toThrow(/invalid/);
+  });
+
+  it('maps named and anonymous volumes', () => {
+    const o = containerOptions({ volume: ['data:/srv:ro', '/cache'] }, [], ctx);
+    expect(o.mounts).toEqual([
+      expect.objectContaining({
+        type: 'volume',
+        source: 'data',
+        destination: '/srv',
+        readonly: true,
+      }),
+      expect.objectContaining({ type: 'volume', destination: '/cache' }),
+    ]);
+  });
+
+  it('refuses bad values clearly', () => {
     expect(() => containerOptions({ cpus: 'x' }, [], ctx)).toThrow(/invalid argument/);
     expect(() => containerOptions({ rm: true, restart: 'always' }, [], ctx)).toThrow(/conflicts/);
   });
