@@ -60,20 +60,9 @@ function inPty(
   return runCommand('sh', ['-c', shell], { env: env() });
 }
 
-/**
- * exec -it under a pty. KNOWN RUNTIME BUG (packages/runtime attach-socket): when a short exec
- * session ends, recv() on its attach socket sometimes fails with ECONNRESET instead of
- * reading end-of-file (about 1 in 7 here), and exec exits 125. Retried only for that error.
- */
-async function execInPty(
-  args: string[],
-  opts: { rows?: number; cols?: number } = {},
-): Promise<Run> {
-  let r = await inPty(args, opts);
-  for (let i = 0; i < 3 && r.code === 125 && r.stdout.includes('ECONNRESET'); i++) {
-    r = await inPty(args, opts);
-  }
-  return r;
+/** exec -it under a pty. */
+function execInPty(args: string[], opts: { rows?: number; cols?: number } = {}): Promise<Run> {
+  return inPty(args, opts);
 }
 
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import { findBinary } from '@skiff/sys';
 import { RuntimeErrorCode } from './errors.js';
 import type { NetworkConfig } from './network.js';
 import { run } from './oci.js';
-import { type Ipv4Net, parseCidr } from './subnet.js';
+import { formatCidr, type Ipv4Net, parseCidr } from './subnet.js';
 
 /** One `-p` mapping in netavark's shape. */
 export interface PortMapping {
@@ -164,6 +164,23 @@ export function hostSubnets(): Ipv4Net[] {
     }
   }
   return out;
+}
+
+/** The IPv4 subnet and gateway address of a bridge that is up now, if any. */
+export function bridgeSubnet(iface: string): { subnet: string; gateway: string } | undefined {
+  const ip = findBinary('ip');
+  if (!ip || !fs.existsSync(`/sys/class/net/${iface}`)) return undefined;
+  try {
+    const links = JSON.parse(
+      execFileSync(ip, ['-j', '-4', 'addr', 'show', 'dev', iface], { encoding: 'utf8' }),
+    ) as { addr_info?: { local?: string; prefixlen?: number }[] }[];
+    const a = links[0]?.addr_info?.find((x) => x.local && x.prefixlen);
+    if (!a?.local || !a.prefixlen) return undefined;
+    const net = parseCidr(`${a.local}/${a.prefixlen}`);
+    return { subnet: formatCidr(net), gateway: a.local };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Host interface names (to keep new bridge names unique). */

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { SkiffError } from '@skiff/oci-image';
 import type { Store } from '@skiff/storage';
 import { RuntimeErrorCode } from './errors.js';
-import { hostInterfaces, hostSubnets } from './netavark.js';
+import { bridgeSubnet, hostInterfaces, hostSubnets } from './netavark.js';
 import {
   formatCidr,
   formatIpv4,
@@ -71,8 +71,26 @@ function configPath(store: Store, name: string): string {
   return path.join(networksDir(store), `${name}.json`);
 }
 
+/**
+ * Where a network's address leases live. A bridge is a host resource: stores with their own
+ * roots share the default bridge, so as root the leases are kept per bridge for the whole host
+ * (tmpfs, gone after a reboot like the bridges), or two stores would hand out the same address.
+ */
+const HOST_IPAM_DIR = '/run/skiff/ipam';
+
 function ipamDir(store: Store, net: NetworkConfig): string {
+  if (process.getuid?.() === 0) return path.join(HOST_IPAM_DIR, net.network_interface);
   return path.join(networksDir(store), 'ipam', net.id);
+}
+
+/** A lease file holds the container id and its container directory, to tell stale leases. */
+function leaseHolder(file: string): { id: string; dir: string | undefined } | undefined {
+  try {
+    const [id = '', dir] = fs.readFileSync(file, 'utf8').split('\n');
+    return { id, dir: dir || undefined };
+  } catch {
+    return undefined;
+  }
 }
 
 /** netavark's config dir (aardvark-dns state): per runroot, as podman's /run/containers/networks. */
@@ -182,10 +200,17 @@ function buildNetwork(
     }
     gateway = g;
   }
+  const id = randomBytes(32).toString('hex');
   let iface = opts.interfaceName;
   if (!iface) {
+    // Named after the network's id, not numbered like podman's podman1, podman2: each store
+    // keeps its own network configs, and two stores numbering bridges at once would pick the
+    // same name for different subnets.
     const taken = new Set([...existing.map((n) => n.network_interface), ...hostInterfaces()]);
-    for (let i = 1; !iface; i++) if (!taken.has(`skiff${i}`)) iface = `skiff${i}`;
+    for (let i = 0; !iface; i += 8) {
+      const candidate = `skiff${id.slice(i, i + 8)}`;
+      if (!taken.has(candidate)) iface = candidate;
+    }
   }
   if (iface.length > 15 || !NAME_RE.test(iface)) {
     throw new SkiffError(RuntimeErrorCode.InvalidOption, `invalid interface name ${iface}`);
@@ -199,7 +224,7 @@ function buildNetwork(
   }
   return {
     name,
-    id: randomBytes(32).toString('hex'),
+    id,
     driver: 'bridge',
     network_interface: iface,
     created: new Date().toISOString(),
@@ -246,9 +271,14 @@ export function ensureDefaultNetwork(store: Store, settings: NetworkSettings = {
   } catch {
     // create below
   }
+  const iface = settings.defaultInterface ?? DEFAULT_INTERFACE;
+  // Another store may have brought the default bridge up already: share its subnet, or the
+  // bridge would carry two subnets and netavark would route only one of them.
+  const live = bridgeSubnet(iface);
   return createNetwork(store, {
     name,
-    interfaceName: settings.defaultInterface ?? DEFAULT_INTERFACE,
+    interfaceName: iface,
+    ...(live ? { subnet: live.subnet, gateway: live.gateway } : {}),
     // podman's default network has DNS off; user networks have it on.
     disableDns: true,
     ignore: true,
@@ -323,18 +353,22 @@ export function allocateIp(
   if (!s) throw new SkiffError(RuntimeErrorCode.Network, `network ${net.name} has no subnet`);
   const subnet = parseCidr(s.subnet);
   const gateway = parseIpv4(s.gateway);
-  const tryTake = (ip: number): boolean => {
+  const lease = `${containerId}\n${store.containerDir(containerId)}`;
+  const tryTake = (ip: number, retry = true): boolean => {
     const file = path.join(dir, formatIpv4(ip));
     try {
-      fs.writeFileSync(file, containerId, { flag: 'wx' });
+      fs.writeFileSync(file, lease, { flag: 'wx' });
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      try {
-        return fs.readFileSync(file, 'utf8') === containerId;
-      } catch {
-        return false;
+      const holder = leaseHolder(file);
+      if (holder?.id === containerId) return true;
+      // A lease whose container is gone (removed, or its store reset) is free again.
+      if (retry && holder?.dir !== undefined && !fs.existsSync(holder.dir)) {
+        fs.rmSync(file, { force: true });
+        return tryTake(ip, false);
       }
+      return false;
     }
   };
   if (wanted) {
@@ -361,9 +395,5 @@ export function allocateIp(
 /** Releases an address if `containerId` holds it. */
 export function releaseIp(store: Store, net: NetworkConfig, containerId: string, ip: string): void {
   const file = path.join(ipamDir(store, net), ip);
-  try {
-    if (fs.readFileSync(file, 'utf8') === containerId) fs.rmSync(file, { force: true });
-  } catch {
-    // already free
-  }
+  if (leaseHolder(file)?.id === containerId) fs.rmSync(file, { force: true });
 }

@@ -125,6 +125,10 @@ describe('network configs, subnets and ports (no root needed)', () => {
       subnet: '10.250.9.0/29',
       interfaceName: `skti${tag()}`,
     });
+    // Leases name their container's directory (a lease whose directory is gone is stale).
+    for (const id of ['c0', 'c1', 'c2', 'c3', 'c4', 'c9']) {
+      fs.mkdirSync(store.containerDir(id), { recursive: true });
+    }
     const got = await Promise.all(
       Array.from({ length: 5 }, (_, i) =>
         Promise.resolve().then(() => allocateIp(store, net, `c${i}`)),
@@ -137,6 +141,10 @@ describe('network configs, subnets and ports (no root needed)', () => {
     expect(() => allocateIp(store, net, 'c9')).toThrow(/no free IP/);
     releaseIp(store, net, 'c2', got[2]!);
     expect(allocateIp(store, net, 'c9')).toBe(got[2]);
+    // A container that vanished without releasing (its store was reset) frees its address.
+    fs.rmSync(store.containerDir('c3'), { recursive: true, force: true });
+    fs.mkdirSync(store.containerDir('c10'), { recursive: true });
+    expect(allocateIp(store, net, 'c10')).toBe(got[3]);
   });
 
   it('writes hosts and resolv.conf for networked containers', () => {
@@ -199,6 +207,13 @@ async function retry<T>(fn: () => Promise<T>, ms = 10_000): Promise<T> {
 
 function natRules(): string {
   return execFileSync('iptables', ['-t', 'nat', '-S'], { encoding: 'utf8' });
+}
+
+/** The nat rules that mention `text` (a host may hold rules of other networks already). */
+function natRulesWith(text: string): string[] {
+  return natRules()
+    .split('\n')
+    .filter((l) => l.includes(text));
 }
 
 suite('bridge networks with netavark (needs root, netavark and iptables: skipped otherwise)', () => {
@@ -307,6 +322,7 @@ suite('bridge networks with netavark (needs root, netavark and iptables: skipped
     const iface = `skt${tag()}u`;
     bridges.push(iface);
     const net = createNetwork(store, { name: `skt-user-${tag()}`, interfaceName: iface });
+    const rulesBefore = natRulesWith(net.subnets[0]!.subnet);
     const def = inspectNetwork(store, 'skiff');
     expect(
       subnetsOverlap(parseCidr(net.subnets[0]!.subnet), parseCidr(def.subnets[0]!.subnet)),
@@ -340,7 +356,8 @@ suite('bridge networks with netavark (needs root, netavark and iptables: skipped
       await rt.stop(web.id, { timeout: 1 });
     }
     expect(fs.existsSync(`/sys/class/net/${iface}`)).toBe(false);
-    expect(natRules()).not.toContain(net.subnets[0]!.subnet);
+    // Teardown removes every rule setup added for the subnet.
+    expect(natRulesWith(net.subnets[0]!.subnet)).toEqual(rulesBefore);
     await rt.remove(web.id);
     // The attached client was not --rm: remove it, then the network can go.
     for (const id of created.splice(0)) await rt.remove(id, { force: true }).catch(() => undefined);

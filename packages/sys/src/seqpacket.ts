@@ -25,6 +25,7 @@ const SHUT_WR = 1;
 const SHUT_RDWR = 2;
 const EAGAIN = 11;
 const EINTR = 4;
+const ECONNRESET = 104;
 const SUN_PATH_MAX = 108;
 /** Larger than any message conmon sends (8192 + 1) or accepts (32767). */
 const RECV_BUFFER = 65536;
@@ -133,6 +134,9 @@ export class SeqpacketSocket implements AsyncIterable<Buffer> {
       if (n === 0) return null;
       const errno = c.errno();
       if (errno === EINTR) continue;
+      // conmon closes the attach socket when the process ends; if our last stdin write was
+      // still unread the kernel reports a reset instead of end-of-file. Both mean: no more data.
+      if (errno === ECONNRESET) return null;
       if (errno !== EAGAIN) throw new SysError('recv', errno, this.path);
       await this.waitFor(POLLIN);
     }
