@@ -115,6 +115,27 @@ export function createDigester(algorithm: DigestAlgorithm = 'sha256'): Digester 
 // the reader; a larger buffer lets reading (thread pool) overlap hashing (main thread).
 const streamOptions = { highWaterMark: 1 << 20 };
 
+/**
+ * Hashing a large chunk at once would hold the main thread before the source is asked for the
+ * next one, so a file read (thread pool) and its hashing would take turns. Large chunks are
+ * hashed one turn of the event loop later, after the next read has been issued: reading and
+ * hashing then overlap (1 GiB from tmpfs: 1.38 s -> 0.98 s here, openssl 1.01 s). Small chunks,
+ * as sockets deliver them, are hashed at once.
+ */
+const DEFER_HASH_BYTES = 256 * 1024;
+
+function hashThenPass(hash: Hash, chunk: Buffer, cb: TransformCallback): void {
+  if (chunk.length < DEFER_HASH_BYTES) {
+    hash.update(chunk);
+    cb(null, chunk);
+    return;
+  }
+  setImmediate(() => {
+    hash.update(chunk);
+    cb(null, chunk);
+  });
+}
+
 /** A pass-through stream that hashes and counts what flows through it. */
 export class DigestingStream extends Transform {
   readonly algorithm: DigestAlgorithm;
@@ -131,8 +152,7 @@ export class DigestingStream extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
-    this.hash.update(chunk);
-    cb(null, chunk);
+    hashThenPass(this.hash, chunk, cb);
   }
 
   override _flush(cb: TransformCallback): void {
@@ -217,8 +237,7 @@ export class VerifyingStream extends Transform {
       );
       return;
     }
-    this.hash.update(chunk);
-    cb(null, chunk);
+    hashThenPass(this.hash, chunk, cb);
   }
 
   override _flush(cb: TransformCallback): void {
