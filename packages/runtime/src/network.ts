@@ -332,7 +332,27 @@ export function containerNetworkNames(
 /** Deletes the network's config and address allocations (callers check it is unused). */
 export function deleteNetworkConfig(store: Store, net: NetworkConfig): void {
   fs.rmSync(configPath(store, net.name), { force: true });
-  fs.rmSync(ipamDir(store, net), { recursive: true, force: true });
+  // The lease dir may be shared with other stores (one per bridge as root): drop the leases of
+  // this store and stale ones, and the dir only once it is empty.
+  const dir = ipamDir(store, net);
+  let entries: string[] = [];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const holder = leaseHolder(path.join(dir, entry));
+    const mine = holder?.dir?.startsWith(`${store.root}${path.sep}`) === true;
+    if (holder && (mine || (holder.dir !== undefined && !fs.existsSync(holder.dir)))) {
+      fs.rmSync(path.join(dir, entry), { force: true });
+    }
+  }
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // leases of other stores remain
+  }
 }
 
 // ------------------------------------------------------------------ IPAM

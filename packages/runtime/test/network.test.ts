@@ -26,7 +26,7 @@ import {
   removeNetwork,
 } from '../src/index.js';
 import { hostSubnets } from '../src/netavark.js';
-import { allocateIp, releaseIp } from '../src/network.js';
+import { allocateIp, deleteNetworkConfig, releaseIp } from '../src/network.js';
 import { freePort } from '../src/ports.js';
 import { parseCidr, subnetContains, subnetsOverlap } from '../src/subnet.js';
 import { isRoot, storeWithBusybox } from './helpers.js';
@@ -145,6 +145,10 @@ describe('network configs, subnets and ports (no root needed)', () => {
     fs.rmSync(store.containerDir('c3'), { recursive: true, force: true });
     fs.mkdirSync(store.containerDir('c10'), { recursive: true });
     expect(allocateIp(store, net, 'c10')).toBe(got[3]);
+    deleteNetworkConfig(store, net);
+    // All of this store's leases went with the network: the first address is free again.
+    expect(allocateIp(store, net, 'c11')).toBe('10.250.9.2');
+    deleteNetworkConfig(store, net);
   });
 
   it('writes hosts and resolv.conf for networked containers', () => {
@@ -237,6 +241,8 @@ suite('bridge networks with netavark (needs root, netavark and iptables: skipped
       if (fs.existsSync(`/sys/class/net/${b}`)) {
         execFileSync('ip', ['link', 'del', b], { stdio: 'ignore' });
       }
+      // As root, leases live per bridge for the whole host; these bridges were the test's own.
+      fs.rmSync(`/run/skiff/ipam/${b}`, { recursive: true, force: true });
     }
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }, 60_000);
