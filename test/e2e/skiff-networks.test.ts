@@ -3,33 +3,19 @@
 // NetworkSettings, two containers on a user network reaching each other by name, and the
 // `network` commands' output. Root only: netavark needs it.
 import { randomBytes } from 'node:crypto';
-import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import {
-  containersEnv,
-  type Run,
-  runCommand,
-  SKIFF_CLI,
-  stdoutOf,
-  writeTestContainersConf,
-} from '../lib/cli.js';
+import { createSkiffTestStore, type Run, type SkiffTestStore, stdoutOf } from '../lib/cli.js';
 
 const isRoot = process.getuid?.() === 0;
 const tag = randomBytes(3).toString('hex');
 const n = (name: string) => `${name}-${tag}`;
-let work: string;
+let store: SkiffTestStore;
 let image: string;
 
 function skiff(...args: string[]): Promise<Run> {
-  return runCommand(
-    process.execPath,
-    [SKIFF_CLI, '--root', join(work, 'store'), '--runroot', join(work, 'run'), ...args],
-    { env: containersEnv(work, join(work, 'containers.conf')) },
-  );
+  return store.skiff(args);
 }
 
 /** A host port nothing listens on. */
@@ -77,24 +63,16 @@ const HTTPD =
 
 beforeAll(async () => {
   if (!isRoot) return;
-  work = join(tmpdir(), `skiff-net-e2e-${randomBytes(6).toString('hex')}`);
-  await mkdir(join(work, 'home'), { recursive: true });
-  await writeFile(join(work, 'registries.conf'), 'unqualified-search-registries = []\n');
-  await writeTestContainersConf(join(work, 'containers.conf'));
-  const layout = join(work, 'layout');
-  await cp(inject('baseImageLayout'), layout, { recursive: true });
-  await stdoutOf(skiff('pull', '-q', `oci:${layout}:latest`));
-  image = `busybox-${tag}`;
-  await stdoutOf(skiff('tag', `localhost${layout}:latest`, image));
+  store = await createSkiffTestStore('skiff-net-e2e', inject('baseImageLayout'), `busybox-${tag}`);
+  image = store.image;
 });
 
 afterAll(async () => {
-  if (!work) return;
+  if (!store) return;
   await skiff('rm', '-a', '-f');
   for (const net of ['front', 'back', 'extra', 'pruned'])
     await skiff('network', 'rm', '-f', n(net));
-  await skiff('system', 'reset', '-f');
-  await rm(work, { recursive: true, force: true });
+  await store.remove();
 });
 
 describe.skipIf(!isRoot)('skiff networks (skipped: netavark needs root)', () => {

@@ -2,41 +2,24 @@
 // store: stdin piped into `run -i`, `start -a -i`, `run -it` and `exec -it` through a real pty
 // (util-linux's script), the detach keys leaving the container running. Root only.
 import { randomBytes } from 'node:crypto';
-import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
-  containersEnv,
+  createSkiffTestStore,
   type Run,
   runCommand,
-  SKIFF_CLI,
+  type SkiffTestStore,
   stdoutOf,
-  writeTestContainersConf,
 } from '../lib/cli.js';
 
 const isRoot = process.getuid?.() === 0;
 const tag = randomBytes(3).toString('hex');
 const n = (name: string) => `${name}-${tag}`;
-let work: string;
+let store: SkiffTestStore;
 let image: string;
 
-const env = () => containersEnv(work, join(work, 'containers.conf'));
-const skiffArgs = (args: string[]) => [
-  SKIFF_CLI,
-  '--root',
-  join(work, 'store'),
-  '--runroot',
-  join(work, 'run'),
-  ...args,
-];
-
-function skiff(args: string[], input?: string): Promise<Run> {
-  return runCommand(process.execPath, skiffArgs(args), {
-    env: env(),
-    ...(input !== undefined ? { input } : {}),
-  });
-}
+const env = () => store.env;
+const skiffArgs = (args: string[]) => store.args(args);
+const skiff = (args: string[], input?: string): Promise<Run> => store.skiff(args, input);
 
 const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
@@ -67,22 +50,13 @@ function execInPty(args: string[], opts: { rows?: number; cols?: number } = {}):
 
 beforeAll(async () => {
   if (!isRoot) return;
-  work = join(tmpdir(), `skiff-tty-e2e-${randomBytes(6).toString('hex')}`);
-  await mkdir(join(work, 'home'), { recursive: true });
-  await writeFile(join(work, 'registries.conf'), 'unqualified-search-registries = []\n');
-  await writeTestContainersConf(join(work, 'containers.conf'));
-  const layout = join(work, 'layout');
-  await cp(inject('baseImageLayout'), layout, { recursive: true });
-  await stdoutOf(skiff(['pull', '-q', `oci:${layout}:latest`]));
-  image = `busybox-${tag}`;
-  await stdoutOf(skiff(['tag', `localhost${layout}:latest`, image]));
+  store = await createSkiffTestStore('skiff-tty-e2e', inject('baseImageLayout'), `busybox-${tag}`);
+  image = store.image;
 });
 
 afterAll(async () => {
-  if (!work) return;
-  await skiff(['rm', '-a', '-f']);
-  await skiff(['system', 'reset', '-f']);
-  await rm(work, { recursive: true, force: true });
+  if (!store) return;
+  await store.remove();
 });
 
 describe.skipIf(!isRoot)('skiff -i and -t (skipped: runc containers need root)', () => {

@@ -2,31 +2,19 @@
 // volume persisting a file between two containers, anonymous volumes removed by --rm and
 // rm -v, inspect's Mounts, and the `volume` commands' output. Root only (runc, mounts).
 import { randomBytes } from 'node:crypto';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import {
-  containersEnv,
-  type Run,
-  runCommand,
-  SKIFF_CLI,
-  stdoutOf,
-  writeTestContainersConf,
-} from '../lib/cli.js';
+import { createSkiffTestStore, type Run, type SkiffTestStore, stdoutOf } from '../lib/cli.js';
 
 const isRoot = process.getuid?.() === 0;
 const tag = randomBytes(3).toString('hex');
 const n = (name: string) => `${name}-${tag}`;
-let work: string;
+let store: SkiffTestStore;
 let image: string;
 
 function skiff(...args: string[]): Promise<Run> {
-  return runCommand(
-    process.execPath,
-    [SKIFF_CLI, '--root', join(work, 'store'), '--runroot', join(work, 'run'), ...args],
-    { env: containersEnv(work, join(work, 'containers.conf')) },
-  );
+  return store.skiff(args);
 }
 
 async function volumeNames(): Promise<string[]> {
@@ -35,23 +23,15 @@ async function volumeNames(): Promise<string[]> {
 
 beforeAll(async () => {
   if (!isRoot) return;
-  work = join(tmpdir(), `skiff-vol-e2e-${randomBytes(6).toString('hex')}`);
-  await mkdir(join(work, 'home'), { recursive: true });
-  await writeFile(join(work, 'registries.conf'), 'unqualified-search-registries = []\n');
-  await writeTestContainersConf(join(work, 'containers.conf'));
-  const layout = join(work, 'layout');
-  await cp(inject('baseImageLayout'), layout, { recursive: true });
-  await stdoutOf(skiff('pull', '-q', `oci:${layout}:latest`));
-  image = `busybox-${tag}`;
-  await stdoutOf(skiff('tag', `localhost${layout}:latest`, image));
+  store = await createSkiffTestStore('skiff-vol-e2e', inject('baseImageLayout'), `busybox-${tag}`);
+  image = store.image;
 });
 
 afterAll(async () => {
-  if (!work) return;
+  if (!store) return;
   await skiff('rm', '-a', '-f');
   await skiff('volume', 'rm', '-a', '-f');
-  await skiff('system', 'reset', '-f');
-  await rm(work, { recursive: true, force: true });
+  await store.remove();
 });
 
 // --network none: these tests are about storage, and it keeps them quick.
@@ -197,7 +177,7 @@ describe.skipIf(!isRoot)('skiff volumes (skipped: runc containers need root)', (
     expect(v).toMatchObject({
       Name: n('labelled'),
       Driver: 'local',
-      Mountpoint: join(work, 'store', 'volumes', n('labelled'), '_data'),
+      Mountpoint: join(store.work, 'store', 'volumes', n('labelled'), '_data'),
       Labels: { suite: 'volumes' },
       Scope: 'local',
       Options: { o: 'x' },

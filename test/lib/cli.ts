@@ -1,8 +1,9 @@
 // Runs the built CLIs (and skopeo and podman beside them) the way a user would, capturing exit
 // code, stdout and stderr, in environments that keep a test away from the user's configuration.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
-import { constants } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 
@@ -131,4 +132,54 @@ default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
 /** podman's flags for a store of its own (vfs, as in a test container without overlay). */
 export function podmanStoreFlags(root: string, runroot: string): string[] {
   return ['--root', root, '--runroot', runroot, '--storage-driver', 'vfs'];
+}
+
+/** A skiff store of a test file's own, holding the busybox base image under a local name. */
+export interface SkiffTestStore {
+  work: string;
+  image: string;
+  env: NodeJS.ProcessEnv;
+  /** The CLI's argv (after node) for these --root/--runroot. */
+  args(args: string[]): string[];
+  skiff(args: string[], input?: string): Promise<Run>;
+  /** Removes every container, resets the store and deletes the test directory. */
+  remove(): Promise<void>;
+}
+
+export async function createSkiffTestStore(
+  prefix: string,
+  baseLayout: string,
+  image: string,
+): Promise<SkiffTestStore> {
+  const work = join(tmpdir(), `${prefix}-${randomBytes(6).toString('hex')}`);
+  await mkdir(join(work, 'home'), { recursive: true });
+  await writeFile(join(work, 'registries.conf'), 'unqualified-search-registries = []\n');
+  await writeTestContainersConf(join(work, 'containers.conf'));
+  const env = containersEnv(work, join(work, 'containers.conf'));
+  const args = (a: string[]) => [
+    SKIFF_CLI,
+    '--root',
+    join(work, 'store'),
+    '--runroot',
+    join(work, 'run'),
+    ...a,
+  ];
+  const skiff = (a: string[], input?: string) =>
+    runCommand(process.execPath, args(a), { env, ...(input !== undefined ? { input } : {}) });
+  const layout = join(work, 'layout');
+  await cp(baseLayout, layout, { recursive: true });
+  await stdoutOf(skiff(['pull', '-q', `oci:${layout}:latest`]));
+  await stdoutOf(skiff(['tag', `localhost${layout}:latest`, image]));
+  return {
+    work,
+    image,
+    env,
+    args,
+    skiff,
+    async remove() {
+      await skiff(['rm', '-a', '-f']);
+      await skiff(['system', 'reset', '-f']);
+      await rm(work, { recursive: true, force: true });
+    },
+  };
 }
