@@ -17,6 +17,7 @@ import {
   parseVolume,
   resolveEnvArg,
 } from '@skiff/runtime';
+import { keyValues, safeRegExp } from './command-parts.js';
 import { humanDuration } from './units.js';
 
 /** The flags of `skiff create` and `skiff run` (commander's camelCase names). */
@@ -76,17 +77,6 @@ export interface CreateFlags {
 export interface FlagContext {
   env: NodeJS.ProcessEnv;
   readFile: (path: string) => string;
-}
-
-function keyValues(flag: string, entries: string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of entries ?? []) {
-    const eq = e.indexOf('=');
-    const key = eq < 0 ? e : e.slice(0, eq);
-    if (key === '') throw new UsageError(`invalid ${flag} "${e}": the key is empty`);
-    out[key] = eq < 0 ? '' : e.slice(eq + 1);
-  }
-  return out;
 }
 
 function namespaceMode(flag: string, value: string | undefined): 'private' | 'host' | undefined {
@@ -364,14 +354,6 @@ export function containerFilter(filters: string[]): (c: FilterInput) => boolean 
     }
   }
   return (c) => tests.every((t) => t(c));
-}
-
-function safeRegExp(text: string): RegExp {
-  try {
-    return new RegExp(text);
-  } catch {
-    throw new UsageError(`invalid name filter "${text}": not a regular expression`);
-  }
 }
 
 const ADJECTIVES = [

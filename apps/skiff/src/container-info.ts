@@ -22,6 +22,7 @@ import {
   volumeMountpoint,
 } from '@skiff/runtime';
 import type { Store } from '@skiff/storage';
+import { INSPECT_INDENT } from './command-parts.js';
 import {
   commandText,
   containerFilter,
@@ -542,8 +543,6 @@ function stopSignalNumber(sig: string | undefined): number {
 }
 
 /** podman prints inspect JSON indented by one more space than MarshalIndent's four. */
-const INSPECT_INDENT = '     ';
-
 export interface InspectFlags {
   format?: string;
   type?: string;

@@ -3,11 +3,11 @@
 // work and exits; a running container is left to conmon.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createInterface } from 'node:readline';
 import { UsageError } from '@skiff/cli-kit';
 import { SkiffError } from '@skiff/oci-image';
 import type { Container, ContainerRuntime } from '@skiff/runtime';
 import type { Store } from '@skiff/storage';
+import { confirm, isCode } from './command-parts.js';
 import { type CreateFlags, containerOptions, pullPolicy, randomName } from './container-flags.js';
 import { type GlobalOptions, withStore } from './options.js';
 
@@ -42,10 +42,6 @@ export async function withRuntime<T>(
     const rt = new ContainerRuntime({ store, exitCommand: exitCommand(store, globals) });
     return body(rt, store);
   });
-}
-
-function isCode(err: unknown, ...codes: string[]): boolean {
-  return codes.includes((err as { code?: string }).code ?? '');
 }
 
 /** The runtime's errors for a command that cannot run, as podman's exit codes. */
@@ -539,17 +535,6 @@ export async function cleanupCommand(
       return id;
     });
   });
-}
-
-async function confirm(question: string): Promise<boolean> {
-  process.stdout.write(question);
-  const rl = createInterface({ input: process.stdin });
-  try {
-    for await (const line of rl) return /^y(es)?$/i.test(line.trim());
-    return false;
-  } finally {
-    rl.close();
-  }
 }
 
 export async function pruneCommand(

@@ -9,6 +9,7 @@ import {
   UsageError,
 } from '@skiff/cli-kit';
 import { SkiffError } from '@skiff/oci-image';
+import { INSPECT_INDENT } from './command-parts.js';
 import { inspectData, readConfig } from './image-info.js';
 import { type GlobalOptions, withStore } from './options.js';
 import { imageSize, rfc3339, timeAgo } from './units.js';
@@ -20,8 +21,6 @@ export interface InspectFlags {
 }
 
 /** podman prints inspect JSON indented by one more space than MarshalIndent's four. */
-const INSPECT_INDENT = '     ';
-
 export async function inspectCommand(
   names: string[],
   flags: InspectFlags,

@@ -1,6 +1,3 @@
-// skiff network create/ls/inspect/rm/connect/disconnect/prune/exists: podman 4.3's output over
-// the runtime's netavark networks (configs under <root>/networks).
-import { createInterface } from 'node:readline';
 import {
   alignColumns,
   goMap,
@@ -13,15 +10,9 @@ import {
 } from '@skiff/cli-kit';
 import { SkiffError } from '@skiff/oci-image';
 import type { NetworkConfig } from '@skiff/runtime';
+import { confirm, INSPECT_INDENT, isCode, keyValues, safeRegExp } from './command-parts.js';
 import { withRuntime } from './containers.js';
 import type { GlobalOptions } from './options.js';
-
-/** podman prints inspect JSON indented by five spaces. */
-const INSPECT_INDENT = '     ';
-
-function isCode(err: unknown, ...codes: string[]): boolean {
-  return codes.includes((err as { code?: string }).code ?? '');
-}
 
 /** podman's wording for the runtime's network errors. */
 function podmanError(err: unknown, ref?: string): unknown {
@@ -35,17 +26,6 @@ function podmanError(err: unknown, ref?: string): unknown {
     return new SkiffError('E_NETWORK_EXISTS', `${(err as Error).message}: network already exists`);
   }
   return err;
-}
-
-function keyValues(flag: string, entries: string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of entries ?? []) {
-    const eq = e.indexOf('=');
-    const key = eq < 0 ? e : e.slice(0, eq);
-    if (key === '') throw new UsageError(`invalid ${flag} "${e}": the key is empty`);
-    out[key] = eq < 0 ? '' : e.slice(eq + 1);
-  }
-  return out;
 }
 
 /** The JSON podman writes for a network: empty labels and options are left out. */
@@ -202,14 +182,6 @@ export function networkFilter(
   return (n) => tests.every((t) => t(n));
 }
 
-function safeRegExp(text: string): RegExp {
-  try {
-    return new RegExp(text);
-  } catch {
-    throw new UsageError(`invalid name filter "${text}": not a regular expression`);
-  }
-}
-
 export interface NetworkLsFlags {
   format?: string;
   quiet?: boolean;
@@ -329,17 +301,6 @@ export async function networkRmCommand(
     }
     return code;
   });
-}
-
-async function confirm(question: string): Promise<boolean> {
-  process.stdout.write(question);
-  const rl = createInterface({ input: process.stdin });
-  try {
-    for await (const line of rl) return /^y(es)?$/i.test(line.trim());
-    return false;
-  } finally {
-    rl.close();
-  }
 }
 
 export async function networkPruneCommand(

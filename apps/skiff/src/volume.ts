@@ -1,6 +1,3 @@
-// skiff volume create/ls/inspect/rm/prune/exists: podman 4.3's output over the runtime's local
-// volumes (<root>/volumes/<name>/{_data,config.json}).
-import { createInterface } from 'node:readline';
 import {
   alignColumns,
   goMap,
@@ -13,25 +10,9 @@ import {
 } from '@skiff/cli-kit';
 import { SkiffError } from '@skiff/oci-image';
 import type { VolumeInspect } from '@skiff/runtime';
+import { confirm, INSPECT_INDENT, isCode, keyValues, safeRegExp } from './command-parts.js';
 import { withRuntime } from './containers.js';
 import type { GlobalOptions } from './options.js';
-
-const INSPECT_INDENT = '     ';
-
-function isCode(err: unknown, ...codes: string[]): boolean {
-  return codes.includes((err as { code?: string }).code ?? '');
-}
-
-function keyValues(flag: string, entries: string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of entries ?? []) {
-    const eq = e.indexOf('=');
-    const key = eq < 0 ? e : e.slice(0, eq);
-    if (key === '') throw new UsageError(`invalid ${flag} "${e}": the key is empty`);
-    out[key] = eq < 0 ? '' : e.slice(eq + 1);
-  }
-  return out;
-}
 
 /** podman's define.InspectVolumeData, in its field order (Anonymous only when set). */
 export function volumeData(v: VolumeInspect): Record<string, unknown> {
@@ -162,14 +143,6 @@ export function volumeFilter(
   return (v) => tests.every((t) => t(v));
 }
 
-function safeRegExp(text: string): RegExp {
-  try {
-    return new RegExp(text);
-  } catch {
-    throw new UsageError(`invalid name filter "${text}": not a regular expression`);
-  }
-}
-
 /** Names of the volumes some container (any state) mounts. */
 function usedVolumes(rt: {
   list(): { options: { mounts?: { type: string; source?: string }[] } }[];
@@ -298,17 +271,6 @@ export async function volumeRmCommand(
     }
     return code;
   });
-}
-
-async function confirm(question: string): Promise<boolean> {
-  process.stdout.write(question);
-  const rl = createInterface({ input: process.stdin });
-  try {
-    for await (const line of rl) return /^y(es)?$/i.test(line.trim());
-    return false;
-  } finally {
-    rl.close();
-  }
 }
 
 export async function volumePruneCommand(
